@@ -1,0 +1,19 @@
+"""Imports every domain's tables so that Base.metadata knows them all."""
+
+from patron.analytics.models import BuildRun
+from patron.audit.models import AuditEntry
+from patron.auth.models import ApiKey, Operator, OperatorSession
+from patron.ingest.models import ImportRun, QuarantinedRow
+from patron.members.models import MemberIdentity, VaultEntry
+
+__all__ = [
+    "ApiKey",
+    "AuditEntry",
+    "BuildRun",
+    "ImportRun",
+    "MemberIdentity",
+    "Operator",
+    "OperatorSession",
+    "QuarantinedRow",
+    "VaultEntry",
+]
