@@ -1,0 +1,128 @@
+"""RFM profiles and segments, written once in Ibis for any warehouse engine.
+
+Definitions (identical to the reference values shipped with the data sets):
+
+- recency  = whole days (floor) from the member's last completed order to the as-of instant;
+- frequency = distinct completed orders; cancelled orders never count;
+- monetary = sum of the amounts of those orders' lines that were not returned;
+- scores follow pandas ``qcut``: edges at the linearly interpolated 0/20/40/60/80/100 %
+  quantiles, bins closed on the right, the first including the minimum.
+  R bins recency, reversed (5 = most recent); M bins monetary; F bins the
+  frequency rank in which equal frequencies are ordered by the source's
+  customer-id order (pandas ``rank(method="first")`` over members sorted by id).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+__all__ = ["QUANTILES", "SEGMENTS", "rfm_profiles", "score_edges", "segment_of"]
+
+QUANTILES = (0.2, 0.4, 0.6, 0.8)
+
+# (segment, R scores, F scores), checked in this order.
+SEGMENTS: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...] = (
+    ("hibernating", (1, 2), (1, 2)),
+    ("at_risk", (1, 2), (3, 4)),
+    ("cant_lose", (1, 2), (5,)),
+    ("about_to_sleep", (3,), (1, 2)),
+    ("need_attention", (3,), (3,)),
+    ("loyal_customers", (3, 4), (4, 5)),
+    ("promising", (4,), (1,)),
+    ("new_customers", (5,), (1,)),
+    ("potential_loyalists", (4, 5), (2, 3)),
+    ("champions", (5,), (4, 5)),
+)
+
+
+def _raw_rfm(orders: ir.Table, lines: ir.Table, member_order: ir.Table, as_of: datetime) -> ir.Table:
+    done = orders.filter((orders.status == "completed") & orders.member_key.notnull())
+    kept = lines.filter(~lines.returned)
+    value = kept.group_by("order_key").aggregate(value=kept.amount.sum())
+    joined = done.left_join(value, "order_key").select(
+        done.member_key, done.order_key, done.ordered_at, value=value.value.fill_null(0.0)
+    )
+    as_of_seconds = ibis.literal(as_of).epoch_seconds()
+    per_member = joined.group_by("member_key").aggregate(
+        first_order_at=joined.ordered_at.min(),
+        last_order_at=joined.ordered_at.max(),
+        frequency=joined.order_key.nunique(),
+        monetary=joined.value.sum(),
+    )
+    per_member = per_member.mutate(
+        recency_days=((as_of_seconds - per_member.last_order_at.epoch_seconds()) / 86400).floor().cast("int64")
+    )
+    ranked = per_member.left_join(member_order, "member_key").select(
+        per_member, source_rank=member_order.source_rank.fill_null(2**62)
+    )
+    order = [ranked.frequency, ranked.source_rank, ranked.member_key]
+    return ranked.mutate(frequency_rank=(ibis.row_number().over(order_by=order) + 1).cast("float64"))
+
+
+def score_edges(raw: ir.Table) -> dict[str, list[float]]:
+    """The 0/20/40/60/80/100 % edges of recency, frequency rank and monetary."""
+    result: Any = raw.aggregate(
+        r=raw.recency_days.cast("float64").quantile(list(QUANTILES)),
+        f=raw.frequency_rank.quantile(list(QUANTILES)),
+        m=raw.monetary.quantile(list(QUANTILES)),
+        r_min=raw.recency_days.min().cast("float64"),
+        r_max=raw.recency_days.max().cast("float64"),
+        f_min=raw.frequency_rank.min(),
+        f_max=raw.frequency_rank.max(),
+        m_min=raw.monetary.min(),
+        m_max=raw.monetary.max(),
+    ).to_pyarrow()
+    row = result.to_pylist()[0]
+    return {k: [row[f"{k}_min"], *row[k], row[f"{k}_max"]] for k in ("r", "f", "m")} if row["r"] else {}
+
+
+def _bin(column: ir.NumericValue, edges: list[float]) -> ir.IntegerValue:
+    # Right-closed bins; values at or below the first inner edge fall in bin 1.
+    case = ibis.cases(
+        (column <= edges[1], 1),
+        (column <= edges[2], 2),
+        (column <= edges[3], 3),
+        (column <= edges[4], 4),
+        else_=5,
+    )
+    return case.cast("int8")
+
+
+def segment_of(r: ir.IntegerValue, f: ir.IntegerValue) -> ir.StringValue:
+    """The R x F segment name."""
+    branches = [(r.isin(list(rs)) & f.isin(list(fs)), name) for name, rs, fs in SEGMENTS]
+    return ibis.cases(*branches, else_=ibis.null(str)).cast("string")
+
+
+def rfm_profiles(orders: ir.Table, lines: ir.Table, member_order: ir.Table, as_of: datetime) -> ir.Table:
+    """Per-member recency, frequency, monetary, scores and segment."""
+    raw = _raw_rfm(orders, lines, member_order, as_of)
+    edges = score_edges(raw)
+    if not edges:
+        return raw.mutate(
+            r_score=ibis.literal(None, "int8"),
+            f_score=ibis.literal(None, "int8"),
+            m_score=ibis.literal(None, "int8"),
+            segment=ibis.literal(None, "string"),
+        ).limit(0)
+    scored = raw.mutate(
+        r_score=(6 - _bin(raw.recency_days, edges["r"])).cast("int8"),
+        f_score=_bin(raw.frequency_rank, edges["f"]),
+        m_score=_bin(raw.monetary, edges["m"]),
+    )
+    return scored.mutate(segment=segment_of(scored.r_score, scored.f_score)).select(
+        "member_key",
+        "recency_days",
+        "frequency",
+        "monetary",
+        "first_order_at",
+        "last_order_at",
+        "r_score",
+        "f_score",
+        "m_score",
+        "segment",
+    )

@@ -1,0 +1,205 @@
+"""Running an import: parse, resolve members, persist, reconcile."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from sqlalchemy import func, insert, select
+
+from patron.db.base import utcnow
+from patron.errors import NotFoundError
+from patron.ingest.contract import Entity, ParsedBatch
+from patron.ingest.models import ImportRun, QuarantinedRow
+from patron.ingest.registry import importer_for
+from patron.ingest.schemas import ImportRead, QuarantinePage, QuarantineRead
+from patron.members.identity import resolve_member_keys, source_order
+from patron.members.vault import PERSONAL_FIELDS
+from patron.members.vault_store import write_personal
+from patron.progress import NullProgress, Progress
+from patron.runtime import Runtime
+from patron.warehouse.schema import TABLES
+
+__all__ = ["import_batch", "list_imports", "quarantine_page", "run_import"]
+
+log = logging.getLogger(__name__)
+
+_ENTITY_ORDER: tuple[Entity, ...] = ("members", "products", "orders", "order_lines", "events")
+_CHUNK = 20_000
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_import(
+    runtime: Runtime,
+    fmt: str,
+    path: Path,
+    *,
+    mapping: dict[str, Any] | None = None,
+    progress: Progress = NullProgress(),  # noqa: B008
+) -> ImportRead:
+    """Import one file; return its reconciliation."""
+    importer_cls = importer_for(fmt)
+    runtime.store.require_initialised()
+    importer = importer_cls(path, mapping)
+    sha = _sha256(path) if path.is_file() else ""
+    return import_batch(runtime, fmt, path.name, lambda: importer.parse(progress), sha256=sha, progress=progress)
+
+
+def import_batch(
+    runtime: Runtime,
+    fmt: str,
+    source_name: str,
+    produce: Callable[[], ParsedBatch],
+    *,
+    sha256: str = "",
+    progress: Progress = NullProgress(),  # noqa: B008
+) -> ImportRead:
+    """Record a run, persist what ``produce`` returns, reconcile.
+
+    Warehouse writes happen in one transaction: a failure leaves the warehouse
+    as it was and the run marked ``failed`` with the error.
+    """
+    runtime.store.require_initialised()
+    with runtime.store.session() as sess:
+        run = ImportRun(format=fmt, source_name=source_name, sha256=sha256)
+        sess.add(run)
+        sess.flush()
+        run_id = run.id
+    try:
+        batch = produce()
+        inserted = _persist(runtime, batch, progress)
+        _record(runtime, run_id, batch, inserted, progress)
+    except Exception as exc:
+        with runtime.store.session() as sess:
+            failed = sess.get_one(ImportRun, run_id)
+            failed.status, failed.error, failed.finished_at = "failed", str(exc), utcnow()
+        raise
+    with runtime.store.session() as sess:
+        return ImportRead.model_validate(sess.get_one(ImportRun, run_id))
+
+
+def _persist(runtime: Runtime, batch: ParsedBatch, progress: Progress) -> dict[str, int]:
+    progress.stage("resolve members", None)
+    frames = _with_member_keys(runtime, batch)
+    with runtime.warehouse() as warehouse:
+        warehouse.ensure_schema()
+        progress.stage("write warehouse", len(_ENTITY_ORDER) + 1)
+        inserted: dict[str, int] = {}
+        with warehouse.transaction():
+            for entity in _ENTITY_ORDER:
+                frame = frames.get(entity)
+                if frame is not None:
+                    inserted[entity] = warehouse.insert_new(entity, _conform(entity, frame).to_arrow())
+                progress.advance()
+            warehouse.replace("member_order", source_order(runtime.store).to_arrow())
+            progress.advance()
+    return inserted
+
+
+def _with_member_keys(runtime: Runtime, batch: ParsedBatch) -> dict[Entity, pl.DataFrame]:
+    """Swap source member ids for member keys; send personal fields to the vault."""
+    ids: set[str] = set()
+    if batch.members is not None:
+        ids.update(batch.members["source_id"].drop_nulls().to_list())
+    for entity in ("orders", "events"):
+        frame = batch.frame(entity)
+        if frame is not None and "member_source_id" in frame.columns:
+            ids.update(frame["member_source_id"].drop_nulls().to_list())
+    keys = resolve_member_keys(runtime.store, batch.source, ids)
+    lookup = pl.DataFrame(
+        {"member_source_id": list(keys), "member_key": list(keys.values())},
+        schema={"member_source_id": pl.String, "member_key": pl.String},
+    )
+    out: dict[Entity, pl.DataFrame] = {}
+    for entity in _ENTITY_ORDER:
+        frame = batch.frame(entity)
+        if frame is None:
+            continue
+        if entity == "members":
+            frame = frame.rename({"source_id": "member_source_id"}).join(lookup, on="member_source_id", how="left")
+            _write_vault(runtime, frame)
+            frame = frame.with_columns(pl.lit(batch.source).alias("source"))
+        elif "member_source_id" in frame.columns:
+            frame = frame.join(lookup, on="member_source_id", how="left", maintain_order="left")
+        if entity in ("events", "products") and "source" not in frame.columns:
+            frame = frame.with_columns(pl.lit(batch.source).alias("source"))
+        if entity == "orders" and "source" not in frame.columns:
+            frame = frame.with_columns(pl.lit(batch.source).alias("source"))
+        out[entity] = frame
+    return out
+
+
+def _write_vault(runtime: Runtime, members: pl.DataFrame) -> None:
+    personal = [c for c in PERSONAL_FIELDS if c in members.columns]
+    if not personal:
+        return
+    rows = members.select("member_key", *personal).filter(pl.any_horizontal(pl.col(personal).is_not_null()))
+    records = [(row["member_key"], {c: row[c] for c in personal}) for row in rows.iter_rows(named=True)]
+    write_personal(runtime.store, runtime.cipher, records)
+
+
+def _conform(entity: Entity, frame: pl.DataFrame) -> pl.DataFrame:
+    """Keep the warehouse columns, adding absent optional ones as nulls."""
+    schema = TABLES[entity]
+    missing = [pl.lit(None).alias(name) for name in schema.names if name not in frame.columns]
+    return frame.with_columns(missing).select(list(schema.names))
+
+
+def _record(
+    runtime: Runtime, run_id: int, batch: ParsedBatch, inserted: dict[str, int], progress: Progress
+) -> None:
+    progress.stage("record quarantine", batch.quarantine.height or None)
+    primary = batch.frame(batch.primary)
+    accepted = 0 if primary is None else primary.height
+    imported = inserted.get(batch.primary, 0)
+    with runtime.store.session() as sess:
+        rows = batch.quarantine.with_columns(pl.lit(run_id).alias("run_id")).to_dicts()
+        for start in range(0, len(rows), _CHUNK):
+            sess.execute(insert(QuarantinedRow), rows[start : start + _CHUNK])
+            progress.advance(len(rows[start : start + _CHUNK]))
+        run = sess.get_one(ImportRun, run_id)
+        run.rows_read = batch.rows_read
+        run.rows_imported = imported
+        run.rows_duplicate = accepted - imported
+        run.rows_quarantined = batch.quarantine.height
+        run.entities = inserted
+        run.notes = batch.notes
+        run.status = "completed"
+        run.finished_at = utcnow()
+    log.info(
+        "import finished",
+        extra={"run_id": run_id, "rows_read": batch.rows_read, "imported": imported, "source": batch.source},
+    )
+
+
+def list_imports(runtime: Runtime, limit: int = 50) -> list[ImportRead]:
+    with runtime.store.session() as sess:
+        runs = sess.scalars(select(ImportRun).order_by(ImportRun.id.desc()).limit(limit))
+        return [ImportRead.model_validate(run) for run in runs]
+
+
+def quarantine_page(runtime: Runtime, run_id: int, page: int = 1, page_size: int = 50) -> QuarantinePage:
+    with runtime.store.session() as sess:
+        if sess.get(ImportRun, run_id) is None:
+            raise NotFoundError(f"import run {run_id} does not exist")
+        total = sess.scalar(select(func.count()).where(QuarantinedRow.run_id == run_id)) or 0
+        rows = sess.scalars(
+            select(QuarantinedRow)
+            .where(QuarantinedRow.run_id == run_id)
+            .order_by(QuarantinedRow.row_number)
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+        )
+        items = [QuarantineRead.model_validate(r) for r in rows]
+    return QuarantinePage(items=items, total=total, page=page, page_size=page_size)

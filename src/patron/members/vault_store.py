@@ -1,0 +1,59 @@
+"""Writing and reading personal fields in the member vault."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from sqlalchemy import delete, insert, select
+
+from patron.db.engine import OperationalStore
+from patron.members.models import VaultEntry
+from patron.members.vault import PERSONAL_FIELDS, FieldCipher
+
+__all__ = ["find_by_email", "read_personal", "write_personal"]
+
+_CHUNK = 20_000
+
+
+def _sealed_row(cipher: FieldCipher, member_key: str, fields: Mapping[str, str | None]) -> dict[str, object]:
+    row: dict[str, object] = {"member_key": member_key}
+    for name in PERSONAL_FIELDS:
+        value = fields.get(name)
+        row[name] = cipher.seal(member_key, name, value) if value else None
+    email, phone = fields.get("email"), fields.get("phone")
+    row["email_index"] = cipher.blind_index("email", email) if email else None
+    row["phone_index"] = cipher.blind_index("phone", phone) if phone else None
+    return row
+
+
+def write_personal(
+    store: OperationalStore, cipher: FieldCipher, records: Iterable[tuple[str, Mapping[str, str | None]]]
+) -> int:
+    """Upsert the vault entries of the given members (replace, not merge)."""
+    rows = [_sealed_row(cipher, key, fields) for key, fields in records]
+    with store.session() as sess:
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            keys = [str(r["member_key"]) for r in chunk]
+            sess.execute(delete(VaultEntry).where(VaultEntry.member_key.in_(keys)))
+            sess.execute(insert(VaultEntry), chunk)
+    return len(rows)
+
+
+def read_personal(store: OperationalStore, cipher: FieldCipher, member_key: str) -> dict[str, str | None] | None:
+    """Decrypt one member's personal fields, or None if the vault has no entry."""
+    with store.session() as sess:
+        entry = sess.get(VaultEntry, member_key)
+        if entry is None:
+            return None
+        return {
+            name: cipher.open(member_key, name, sealed) if (sealed := getattr(entry, name)) else None
+            for name in PERSONAL_FIELDS
+        }
+
+
+def find_by_email(store: OperationalStore, cipher: FieldCipher, email: str) -> list[str]:
+    """Member keys whose e-mail matches, through the blind index."""
+    index = cipher.blind_index("email", email)
+    with store.session() as sess:
+        return list(sess.scalars(select(VaultEntry.member_key).where(VaultEntry.email_index == index)))

@@ -1,0 +1,61 @@
+"""Shared fixtures: a fresh data directory and stores per test.
+
+The operational store is SQLite in the test's data directory unless
+PATRON_TEST_DATABASE_URL names a PostgreSQL database; then every test runs
+against that server and starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from patron.db.base import Base
+from patron.runtime import Runtime
+from patron.settings import PLACEHOLDER_MASTER_KEY, Settings
+
+PG_URL = os.environ.get("PATRON_TEST_DATABASE_URL")
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared_data(relative: str) -> Path:
+    """A file of ../shared/data; missing data fails in CI and skips elsewhere."""
+    path = DATA / relative
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"shared data set missing: {path}")
+        pytest.skip(f"shared data set missing: {relative}")
+    return path
+
+
+def make_settings(home: Path, *, database_url: str | None = None, warehouse_url: str | None = None) -> Settings:
+    return Settings(
+        home=home,
+        env="development",
+        master_key=PLACEHOLDER_MASTER_KEY,
+        database_url=database_url,
+        warehouse_url=warehouse_url,
+    )
+
+
+def _reset_postgres(runtime: Runtime) -> None:
+    engine = runtime.store.engine
+    with engine.begin() as conn:
+        names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    """A migrated operational store and an empty embedded warehouse."""
+    rt = Runtime(make_settings(tmp_path / "home", database_url=PG_URL))
+    rt.settings.home.mkdir(parents=True)
+    rt.store.migrate()
+    if PG_URL:
+        _reset_postgres(rt)
+    yield rt
+    rt.close()
