@@ -1,0 +1,147 @@
+"""`patron build`: profiles, segments and the artefacts serving reads."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from datetime import date, datetime, time as dtime, timedelta
+from pathlib import Path
+from typing import Any
+
+from patron.analytics.artefacts import publish
+from patron.analytics.models import BuildRun
+from patron.analytics.rfm import SEGMENTS, rfm_profiles
+from patron.analytics.schemas import BuildRead, SegmentRead
+from patron.db.base import utcnow
+from patron.errors import ValidationError
+from patron.progress import NullProgress, Progress
+from patron.runtime import Runtime
+from patron.warehouse.store import Warehouse
+
+__all__ = ["build_profiles", "default_as_of"]
+
+log = logging.getLogger(__name__)
+_KEEP_BUILDS = 3
+
+
+def default_as_of(warehouse: Warehouse) -> date:
+    """The day after the last order in the data."""
+    last = warehouse.table("orders").ordered_at.max().execute()
+    if last is None:
+        raise ValidationError("the warehouse holds no orders yet: import data first", field="as_of")
+    last_day: date = last.date() if hasattr(last, "date") else last
+    return last_day + timedelta(days=1)
+
+
+def build_profiles(
+    runtime: Runtime,
+    as_of: date | None = None,
+    progress: Progress = NullProgress(),  # noqa: B008
+) -> BuildRead:
+    """Compute RFM profiles and segments, export artefacts, publish them."""
+    runtime.store.require_initialised()
+    started = time.perf_counter()
+    with runtime.store.session() as sess:
+        run = BuildRun(as_of=as_of)
+        sess.add(run)
+        sess.flush()
+        run_id = run.id
+    try:
+        with runtime.warehouse() as warehouse:
+            warehouse.ensure_schema()
+            stats = _build(runtime, warehouse, run_id, as_of, progress)
+    except Exception as exc:
+        with runtime.store.session() as sess:
+            failed = sess.get_one(BuildRun, run_id)
+            failed.status, failed.error, failed.finished_at = "failed", str(exc), utcnow()
+        raise
+    seconds = time.perf_counter() - started
+    with runtime.store.session() as sess:
+        done = sess.get_one(BuildRun, run_id)
+        done.as_of, done.status, done.finished_at = stats["as_of"], "completed", utcnow()
+        done.artefact_dir, done.stats = stats["artefact_dir"], {**stats, "as_of": str(stats["as_of"]), "seconds": seconds}
+    _prune(runtime.settings.artefact_dir, stats["artefact_dir"])
+    return BuildRead(
+        id=run_id,
+        as_of=stats["as_of"],
+        status="completed",
+        members_profiled=stats["members"],
+        seconds=seconds,
+        artefact_dir=stats["artefact_dir"],
+    )
+
+
+def _build(
+    runtime: Runtime, warehouse: Warehouse, run_id: int, as_of: date | None, progress: Progress
+) -> dict[str, Any]:
+    progress.stage("profiles", 4)
+    as_of = as_of or default_as_of(warehouse)
+    as_of_ts = datetime.combine(as_of, dtime())
+    orders, lines = warehouse.table("orders"), warehouse.table("order_lines")
+    profiles = rfm_profiles(orders, lines, warehouse.table("member_order"), as_of_ts)
+    warehouse.con.create_table("profiles", profiles, overwrite=True)
+    progress.advance()
+    root = runtime.settings.artefact_dir
+    build_dir = root / f"build-{run_id}"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    stored = warehouse.table("profiles")
+    members = warehouse.table("members")
+    enriched = stored.left_join(members, "member_key").select(
+        stored, members.source, members.region, members.gender, members.channel, members.signup_at
+    )
+    enriched.order_by("member_key").to_parquet(build_dir / "profiles.parquet")
+    progress.advance()
+    line_counts = lines.group_by("order_key").aggregate(lines=lines.count())
+    order_facts = orders.filter(orders.ordered_at < as_of_ts).left_join(line_counts, "order_key")
+    order_facts = order_facts.select(orders, lines=line_counts.lines.fill_null(0))
+    order_facts.order_by(["member_key", "ordered_at"]).to_parquet(build_dir / "orders.parquet")
+    progress.advance()
+    segments = _segment_summary(stored)
+    (build_dir / "segments.json").write_text(json.dumps([s.model_dump() for s in segments]))
+    total = sum(s.members for s in segments)
+    manifest = {"build_id": run_id, "as_of": str(as_of), "built_at": utcnow().isoformat(), "members": total}
+    publish(root, build_dir, manifest)
+    progress.advance()
+    log.info("build finished", extra={"build_id": run_id, "members": total})
+    return {"as_of": as_of, "artefact_dir": str(build_dir), "members": total}
+
+
+def _segment_summary(profiles: Any) -> list[SegmentRead]:
+    summary = (
+        profiles.group_by("segment")
+        .aggregate(
+            members=profiles.count(),
+            avg_recency_days=profiles.recency_days.mean(),
+            avg_frequency=profiles.frequency.mean(),
+            avg_monetary=profiles.monetary.mean(),
+            monetary=profiles.monetary.sum(),
+        )
+        .to_pyarrow()
+        .to_pylist()
+    )
+    by_name = {row["segment"]: row for row in summary}
+    total = sum(row["members"] for row in summary) or 1
+    ordered = [name for name, _, _ in SEGMENTS]
+    return [
+        SegmentRead(
+            segment=name,
+            members=int(row["members"]),
+            share=row["members"] / total,
+            avg_recency_days=float(row["avg_recency_days"]),
+            avg_frequency=float(row["avg_frequency"]),
+            avg_monetary=float(row["avg_monetary"]),
+            monetary=float(row["monetary"]),
+        )
+        for name in ordered
+        if (row := by_name.get(name)) is not None
+    ]
+
+
+def _prune(root: Path, current: str) -> None:
+    """Keep the newest builds only; never the current one."""
+    builds = sorted(root.glob("build-*"), key=lambda p: int(p.name.split("-")[1]))
+    for old in builds[:-_KEEP_BUILDS]:
+        if str(old) != current:
+            shutil.rmtree(old, ignore_errors=True)

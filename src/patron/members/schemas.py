@@ -1,0 +1,65 @@
+"""Outward types of the members domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+__all__ = ["MemberPage", "MemberRead", "MemberView", "OrderRead", "PersonalRead"]
+
+
+class MemberRead(BaseModel):
+    """A member as listed: profile figures, no personal data."""
+
+    member_key: str
+    segment: str | None
+    r_score: int | None
+    f_score: int | None
+    m_score: int | None
+    recency_days: int
+    frequency: int
+    monetary: float
+    first_order_at: datetime | None
+    last_order_at: datetime | None
+    region: str | None
+    gender: str | None
+    channel: str | None
+
+
+class MemberPage(BaseModel):
+    items: list[MemberRead]
+    total: int
+    page: int
+    page_size: int
+
+
+class OrderRead(BaseModel):
+    order_key: str
+    ordered_at: datetime
+    status: str
+    amount: float
+    discount: float
+    lines: int
+    channel: str | None
+
+
+class PersonalRead(BaseModel):
+    """Decrypted personal fields; returned only to roles allowed to see them."""
+
+    source: str | None = None
+    source_id: str | None = None
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    birthday: str | None = None
+
+
+class MemberView(BaseModel):
+    """Member 360: profile, RFM, segment, recent orders, personal data if allowed."""
+
+    profile: MemberRead
+    as_of: str
+    recent_orders: list[OrderRead]
+    personal: PersonalRead | None
