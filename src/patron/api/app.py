@@ -1,0 +1,50 @@
+"""The web application: REST API under /api/v1, console under /."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from patron import __version__
+from patron.analytics.artefacts import current_manifest
+from patron.api.errors import install_error_handlers
+from patron.api.routers import admin, analytics, auth, imports, members
+from patron.runtime import Runtime
+
+__all__ = ["create_app"]
+
+
+def create_app(runtime: Runtime | None = None) -> FastAPI:
+    """Build the app around a runtime (settings and stores)."""
+    runtime = runtime or Runtime()
+    app = FastAPI(
+        title="Patron",
+        version=__version__,
+        description="Member intelligence and precision marketing for e-commerce.",
+        openapi_url="/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    api = APIRouter(prefix="/api/v1")
+    for module in (auth, members, analytics, imports, admin):
+        api.include_router(module.router)
+    app.include_router(api)
+
+    @app.get("/health", tags=["health"], summary="Liveness and readiness")
+    def health() -> dict[str, Any]:
+        manifest = current_manifest(runtime.settings.artefact_dir)
+        return {
+            "status": "ok" if runtime.store.is_initialised() else "uninitialised",
+            "version": __version__,
+            "build": None if manifest is None else {"id": manifest["build_id"], "as_of": manifest["as_of"]},
+        }
+
+    try:
+        from patron.console.routes import install_console
+    except ImportError:  # console not installed in this build
+        return app
+    install_console(app)
+    return app

@@ -1,0 +1,74 @@
+"""Request dependencies: the runtime, the caller, permission checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from patron.analytics.artefacts import BuildReader, reader_for
+from patron.audit.service import record
+from patron.auth.rules import Permission, allowed
+from patron.auth.service import Principal, resolve_api_key, resolve_session
+from patron.errors import AuthenticationError, AuthorizationError
+from patron.runtime import Runtime
+
+__all__ = ["SESSION_COOKIE", "Caller", "Reader", "Rt", "audit", "client_ip", "require"]
+
+SESSION_COOKIE = "patron_session"
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+Rt = Annotated[Runtime, Depends(get_runtime)]
+
+
+def current_principal(request: Request, runtime: Rt) -> Principal:
+    """Identify the caller by API key, bearer session token or session cookie."""
+    api_key = request.headers.get("x-api-key")
+    if api_key:
+        return resolve_api_key(runtime.store, api_key)
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        token = auth[7:].strip()
+        if token.startswith("pk_"):
+            return resolve_api_key(runtime.store, token)
+        return resolve_session(runtime.store, runtime.settings, token)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return resolve_session(runtime.store, runtime.settings, cookie)
+    raise AuthenticationError("sign in or send an API key")
+
+
+Caller = Annotated[Principal, Depends(current_principal)]
+
+
+def require(permission: Permission) -> Callable[[Principal], Principal]:
+    """Dependency factory: the caller must hold ``permission``."""
+
+    def check(principal: Caller) -> Principal:
+        if not allowed(principal.role, permission, principal.scopes):
+            raise AuthorizationError(f"role {principal.role!r} lacks {permission}")
+        return principal
+
+    return check
+
+
+def get_reader(runtime: Rt) -> BuildReader:
+    return reader_for(runtime.settings.artefact_dir)
+
+
+Reader = Annotated[BuildReader, Depends(get_reader)]
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def audit(request: Request, runtime: Runtime, actor: str, action: str, target: str | None = None, **details: object) -> None:
+    """Record an audited action with the caller's address."""
+    record(runtime.store, actor, action, target, source_ip=client_ip(request), details=dict(details))

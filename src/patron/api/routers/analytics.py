@@ -1,0 +1,32 @@
+"""Segments and KPIs."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from patron.analytics.kpi import Granularity
+from patron.analytics.schemas import KpiReport, SegmentSummary
+from patron.analytics.service import kpi_report, segment_summary
+from patron.api.deps import Reader, require
+from patron.auth.service import Principal
+
+router = APIRouter(tags=["analytics"])
+
+
+@router.get("/segments", summary="Members per RFM segment", response_model=SegmentSummary)
+def segments(reader: Reader, _caller: Annotated[Principal, Depends(require("segments:read"))]) -> SegmentSummary:
+    return segment_summary(reader)
+
+
+@router.get("/kpis", summary="GMV, orders, buyers, AOV, repurchase, new vs returning", response_model=KpiReport)
+def kpis(
+    reader: Reader,
+    _caller: Annotated[Principal, Depends(require("kpis:read"))],
+    start: date | None = None,
+    end: date | None = None,
+    granularity: Granularity = "month",
+) -> KpiReport:
+    return kpi_report(reader, start, end, granularity)

@@ -1,0 +1,57 @@
+"""Roles and what each may do.
+
+=================== ===== ======= ======== =======
+permission          admin analyst marketer support
+=================== ===== ======= ======== =======
+members:read          x     x       x        x
+members:personal      x                      x
+segments:read         x     x       x        x
+kpis:read             x     x       x        x
+imports:read          x     x
+builds:read           x     x
+operators:manage      x
+api_keys:manage       x
+audit:read            x
+=================== ===== ======= ======== =======
+
+An API key acts with its role, narrowed to its scopes.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+__all__ = ["PERMISSIONS", "ROLES", "Permission", "Role", "allowed"]
+
+Role = Literal["admin", "analyst", "marketer", "support"]
+ROLES: tuple[Role, ...] = ("admin", "analyst", "marketer", "support")
+Permission = Literal[
+    "members:read",
+    "members:personal",
+    "segments:read",
+    "kpis:read",
+    "imports:read",
+    "builds:read",
+    "operators:manage",
+    "api_keys:manage",
+    "audit:read",
+]
+
+PERMISSIONS: dict[Permission, frozenset[Role]] = {
+    "members:read": frozenset(ROLES),
+    "members:personal": frozenset({"admin", "support"}),
+    "segments:read": frozenset(ROLES),
+    "kpis:read": frozenset(ROLES),
+    "imports:read": frozenset({"admin", "analyst"}),
+    "builds:read": frozenset({"admin", "analyst"}),
+    "operators:manage": frozenset({"admin"}),
+    "api_keys:manage": frozenset({"admin"}),
+    "audit:read": frozenset({"admin"}),
+}
+
+
+def allowed(role: str, permission: Permission, scopes: frozenset[str] | None = None) -> bool:
+    """Whether ``role`` (narrowed by API-key ``scopes`` if given) grants ``permission``."""
+    if role not in PERMISSIONS[permission]:
+        return False
+    return scopes is None or permission in scopes
