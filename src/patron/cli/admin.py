@@ -1,0 +1,77 @@
+"""Operators and API keys from the command line."""
+
+from __future__ import annotations
+
+import getpass
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from patron.audit.service import record
+from patron.cli.common import fail_on_error, open_runtime, print_json
+
+__all__ = ["api_keys", "operators"]
+
+console = Console()
+operators = typer.Typer(help="Console and API users.", no_args_is_help=True)
+api_keys = typer.Typer(help="Machine credentials with a role and scopes.", no_args_is_help=True)
+
+
+@operators.command("create")
+def create(
+    username: Annotated[str, typer.Option(help="Login name.")],
+    role: Annotated[str, typer.Option(help="admin, analyst, marketer or support.")],
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="At least 10 characters.")
+    ],
+) -> None:
+    """Create an operator (argon2id-hashed password)."""
+    from pydantic import ValidationError as PydanticError
+
+    from patron.auth.schemas import OperatorCreate
+    from patron.auth.service import create_operator
+
+    with fail_on_error():
+        runtime = open_runtime()
+        try:
+            data = OperatorCreate(username=username, password=password, role=role)  # type: ignore[arg-type]
+        except PydanticError as exc:
+            first = exc.errors()[0]
+            console.print(f"[red]error ({'.'.join(map(str, first['loc']))}):[/red] {first['msg']}")
+            raise typer.Exit(1) from None
+        created = create_operator(runtime.store, data)
+        record(runtime.store, f"cli:{getpass.getuser()}", "operator.create", f"operator:{created.id}")
+        console.print(f"operator [bold]{created.username}[/bold] ({created.role}) created")
+
+
+@api_keys.command("create")
+def create_key(
+    name: Annotated[str, typer.Option(help="What the key is for.")],
+    role: Annotated[str, typer.Option(help="admin, analyst, marketer or support.")],
+    scope: Annotated[list[str], typer.Option(help="A permission, e.g. members:read (repeatable).")],
+    expires: Annotated[str | None, typer.Option(help="Expiry, ISO date-time.")] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Create an API key; its secret is printed once."""
+    from pydantic import ValidationError as PydanticError
+
+    from patron.auth.schemas import ApiKeyCreate
+    from patron.auth.service import create_api_key
+
+    with fail_on_error():
+        runtime = open_runtime()
+        try:
+            data = ApiKeyCreate(
+                name=name, role=role, scopes=scope, expires_at=datetime.fromisoformat(expires) if expires else None  # type: ignore[arg-type]
+            )
+        except (PydanticError, ValueError) as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+        created = create_api_key(runtime.store, data, None)
+        record(runtime.store, f"cli:{getpass.getuser()}", "api_key.create", f"api_key:{created.id}")
+        if json_out:
+            print_json(created.model_dump(mode="json"))
+            return
+        console.print(f"API key {created.id} ({created.role}): [bold]{created.key}[/bold]\nIt is shown only now.")

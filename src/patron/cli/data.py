@@ -1,0 +1,183 @@
+"""Import, build and read commands."""
+
+from __future__ import annotations
+
+import getpass
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from patron.audit.service import record
+from patron.cli.common import fail_on_error, open_runtime, print_json
+from patron.cli.progress import RichProgress
+
+__all__ = ["build", "import_file", "imports", "kpis", "segments"]
+
+console = Console()
+imports = typer.Typer(help="Import runs and their quarantined rows.", no_args_is_help=True)
+
+JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _load_mapping(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    from patron.ingest import generic
+
+    loaded: dict[str, Any] = generic.load_mapping(path)
+    return loaded
+
+
+def import_file(
+    fmt: Annotated[str, typer.Argument(metavar="FORMAT", help="online-retail, cdnow, taobao or generic.")],
+    path: Annotated[Path, typer.Argument(help="The file to import (CSV, CSV.gz or Parquet).")],
+    mapping: Annotated[
+        Path | None, typer.Option("--mapping", help="Mapping file (YAML or JSON), for the generic format.")
+    ] = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Import a file; rows that fail validation are quarantined, never dropped."""
+    from patron.ingest.service import run_import
+
+    with fail_on_error():
+        runtime = open_runtime()
+        with RichProgress(Console(stderr=True), enabled=not json_out) as progress:
+            summary = run_import(runtime, fmt, path, mapping=_load_mapping(mapping), progress=progress)
+        record(runtime.store, _actor(), "import.run", f"import:{summary.id}", details={"format": fmt})
+        if json_out:
+            print_json(summary.model_dump(mode="json"))
+            return
+        table = Table(title=f"Import {summary.id}: {summary.source_name}")
+        for column in ("rows read", "imported", "quarantined", "duplicate"):
+            table.add_column(column, justify="right")
+        table.add_row(
+            *(f"{n:,}" for n in (summary.rows_read, summary.rows_imported, summary.rows_quarantined, summary.rows_duplicate))
+        )
+        console.print(table)
+        console.print("new rows per entity: " + ", ".join(f"{k} {v:,}" for k, v in summary.entities.items()))
+        if summary.rows_quarantined:
+            console.print(f"see the quarantined rows with: patron imports quarantine {summary.id}")
+
+
+@imports.command("list")
+def list_runs(json_out: JsonOut = False, limit: Annotated[int, typer.Option(min=1, max=500)] = 20) -> None:
+    """Recent import runs with their reconciliation."""
+    from patron.ingest.service import list_imports
+
+    with fail_on_error():
+        runs = list_imports(open_runtime(), limit)
+        if json_out:
+            print_json([r.model_dump(mode="json") for r in runs])
+            return
+        table = Table("id", "format", "file", "status", "read", "imported", "quarantined", "duplicate")
+        for r in runs:
+            table.add_row(
+                str(r.id), r.format, r.source_name, r.status,
+                *(f"{n:,}" for n in (r.rows_read, r.rows_imported, r.rows_quarantined, r.rows_duplicate)),
+            )
+        console.print(table)
+
+
+@imports.command("quarantine")
+def quarantine(
+    run_id: Annotated[int, typer.Argument(help="The import run id (see `patron imports list`).")],
+    page: Annotated[int, typer.Option(min=1)] = 1,
+    page_size: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    json_out: JsonOut = False,
+) -> None:
+    """Rows an import quarantined: row number, field, reason, raw row."""
+    from patron.ingest.service import quarantine_page
+
+    with fail_on_error():
+        result = quarantine_page(open_runtime(), run_id, page, page_size)
+        if json_out:
+            print_json(result.model_dump(mode="json"))
+            return
+        table = Table("row", "field", "reason", "raw", title=f"{result.total:,} quarantined rows (page {page})")
+        for item in result.items:
+            table.add_row(str(item.row_number), item.field, item.reason, item.raw[:80])
+        console.print(table)
+
+
+def build(
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="YYYY-MM-DD; default: the day after the last order.")
+    ] = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Compute member profiles (RFM, segments) and the KPI artefacts."""
+    from patron.analytics.build import build_profiles
+    from patron.errors import ValidationError
+
+    with fail_on_error():
+        try:
+            day = date.fromisoformat(as_of) if as_of else None
+        except ValueError:
+            raise ValidationError(f"not a date (YYYY-MM-DD): {as_of!r}", field="as_of") from None
+        runtime = open_runtime()
+        with RichProgress(Console(stderr=True), enabled=not json_out) as progress:
+            result = build_profiles(runtime, day, progress)
+        record(runtime.store, _actor(), "build.run", f"build:{result.id}", details={"as_of": str(result.as_of)})
+        if json_out:
+            print_json(result.model_dump(mode="json"))
+            return
+        console.print(
+            f"[green]built[/green] {result.members_profiled:,} profiles as of {result.as_of} in {result.seconds:.1f} s"
+        )
+
+
+def segments(json_out: JsonOut = False) -> None:
+    """Members per RFM segment in the current build."""
+    from patron.analytics.artefacts import reader_for
+    from patron.analytics.service import segment_summary
+
+    with fail_on_error():
+        summary = segment_summary(reader_for(open_runtime().settings.artefact_dir))
+        if json_out:
+            print_json({s.segment: s.members for s in summary.segments})
+            return
+        table = Table("segment", "members", "share", "avg recency (d)", "avg orders", "avg spend",
+                      title=f"Segments as of {summary.as_of}")
+        for s in summary.segments:
+            table.add_row(s.segment, f"{s.members:,}", f"{s.share:.1%}", f"{s.avg_recency_days:.0f}",
+                          f"{s.avg_frequency:.2f}", f"{s.avg_monetary:,.2f}")
+        console.print(table)
+
+
+def kpis(
+    start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (default: a year before as-of).")] = None,
+    end: Annotated[str | None, typer.Option(help="Day after the last, YYYY-MM-DD (default: as-of).")] = None,
+    granularity: Annotated[str, typer.Option(help="day, week, month, quarter, year or total.")] = "month",
+    json_out: JsonOut = False,
+) -> None:
+    """GMV, orders, buyers, AOV, repurchase rate, new vs returning buyers."""
+    from patron.analytics.artefacts import reader_for
+    from patron.analytics.service import kpi_report
+    from patron.errors import ValidationError
+
+    with fail_on_error():
+        try:
+            first = date.fromisoformat(start) if start else None
+            last = date.fromisoformat(end) if end else None
+        except ValueError as exc:
+            raise ValidationError(f"dates are YYYY-MM-DD: {exc}", field="start/end") from None
+        report = kpi_report(reader_for(open_runtime().settings.artefact_dir), first, last, granularity)
+        if json_out:
+            print_json(report.model_dump(mode="json"))
+            return
+        table = Table("period", "GMV", "orders", "AOV", "buyers", "new", "returning", "repurchase",
+                      title=f"KPIs {report.start} .. {report.end} by {report.granularity}")
+        rows = [*report.points, *([report.total] if report.total else [])]
+        for i, p in enumerate(rows):
+            label = "total" if i == len(report.points) else p.period.date().isoformat()
+            table.add_row(label, f"{p.gmv:,.2f}", f"{p.orders:,}", f"{p.aov:,.2f}", f"{p.buyers:,}",
+                          f"{p.new_buyers:,}", f"{p.returning_buyers:,}", f"{p.repurchase_rate:.1%}")
+        console.print(table)
