@@ -59,3 +59,22 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
         _reset_postgres(rt)
     yield rt
     rt.close()
+
+
+@pytest.fixture(scope="session")
+def retail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    """Online-retail imported and built once per session (read-only for tests).
+
+    Uses an embedded operational store of its own, so that the per-test
+    truncation of a PostgreSQL test database cannot touch it.
+    """
+    from patron.analytics.build import build_profiles
+    from patron.ingest.service import run_import
+
+    path = shared_data("online_retail/online_retail.csv.gz")
+    rt = Runtime(make_settings(tmp_path_factory.mktemp("retail")))
+    rt.store.migrate()
+    run_import(rt, "online-retail", path)
+    build_profiles(rt)
+    yield rt
+    rt.close()

@@ -15,8 +15,6 @@ Definitions (identical to the reference values shipped with the data sets):
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
-
 import ibis
 import ibis.expr.types as ir
 
@@ -63,21 +61,33 @@ def _raw_rfm(orders: ir.Table, lines: ir.Table, member_order: ir.Table, as_of: d
     return ranked.mutate(frequency_rank=(ibis.row_number().over(order_by=order) + 1).cast("float64"))
 
 
+def _lerp(a: float, b: float, t: float) -> float:
+    # numpy's linear interpolation, operation for operation, so edges are
+    # bit-identical to pandas ``quantile`` (and so to ``qcut``).
+    diff = b - a
+    return b - diff * (1 - t) if t >= 0.5 else a + diff * t
+
+
+def _edges(raw: ir.Table, column: str, n: int) -> list[float]:
+    """The 0/20/40/60/80/100 % quantiles of ``column``, interpolated like numpy."""
+    positions = [q * (n - 1) for q in (0.0, *QUANTILES, 1.0)]
+    needed = sorted({int(p) for p in positions} | {min(int(p) + 1, n - 1) for p in positions})
+    ranked = raw.select(value=raw[column].cast("float64"), pos=ibis.row_number().over(order_by=raw[column]))
+    picked = ranked.filter(ranked.pos.isin(needed)).to_pyarrow().to_pylist()
+    value_at = {int(row["pos"]): float(row["value"]) for row in picked}
+    return [_lerp(value_at[int(p)], value_at[min(int(p) + 1, n - 1)], p - int(p)) for p in positions]
+
+
 def score_edges(raw: ir.Table) -> dict[str, list[float]]:
-    """The 0/20/40/60/80/100 % edges of recency, frequency rank and monetary."""
-    result: Any = raw.aggregate(
-        r=raw.recency_days.cast("float64").quantile(list(QUANTILES)),
-        f=raw.frequency_rank.quantile(list(QUANTILES)),
-        m=raw.monetary.quantile(list(QUANTILES)),
-        r_min=raw.recency_days.min().cast("float64"),
-        r_max=raw.recency_days.max().cast("float64"),
-        f_min=raw.frequency_rank.min(),
-        f_max=raw.frequency_rank.max(),
-        m_min=raw.monetary.min(),
-        m_max=raw.monetary.max(),
-    ).to_pyarrow()
-    row = result.to_pylist()[0]
-    return {k: [row[f"{k}_min"], *row[k], row[f"{k}_max"]] for k in ("r", "f", "m")} if row["r"] else {}
+    """The qcut edges of recency, frequency rank and monetary (empty if no members)."""
+    n = int(raw.count().execute())
+    if n == 0:
+        return {}
+    return {
+        "r": _edges(raw, "recency_days", n),
+        "f": _edges(raw, "frequency_rank", n),
+        "m": _edges(raw, "monetary", n),
+    }
 
 
 def _bin(column: ir.NumericValue, edges: list[float]) -> ir.IntegerValue:
@@ -100,7 +110,7 @@ def segment_of(r: ir.IntegerValue, f: ir.IntegerValue) -> ir.StringValue:
 
 def rfm_profiles(orders: ir.Table, lines: ir.Table, member_order: ir.Table, as_of: datetime) -> ir.Table:
     """Per-member recency, frequency, monetary, scores and segment."""
-    raw = _raw_rfm(orders, lines, member_order, as_of)
+    raw = _raw_rfm(orders, lines, member_order, as_of).cache()  # scanned four times below
     edges = score_edges(raw)
     if not edges:
         return raw.mutate(

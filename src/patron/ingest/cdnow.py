@@ -76,8 +76,11 @@ def split_fields(lines: pl.DataFrame, columns: list[str], fields: pl.Expr, *, fi
     )
     text = text.with_columns(pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c) for c in columns)
     found = pl.col("__fields").list.len().cast(pl.String)
-    reason = pl.when(pl.col(LINE) == "").then(pl.lit("empty line"))
-    reason = reason.otherwise(pl.lit(f"expected {width} fields, found ") + found)
+    reason = (
+        pl.when(pl.col(LINE) == "")
+        .then(pl.lit("empty line"))
+        .otherwise(pl.lit(f"expected {width} fields, found ") + found)
+    )
     ragged = frame.filter(~fits).select(
         pl.col(ROW).alias("row_number"),
         pl.lit(WHOLE_ROW).alias("field"),

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from patron.errors import ValidationError
+from patron.ingest.cdnow import CdnowImporter
 from patron.ingest.contract import Importer
+from patron.ingest.generic import GenericImporter
 from patron.ingest.online_retail import OnlineRetailImporter
+from patron.ingest.taobao import TaobaoImporter
 
 __all__ = ["IMPORTERS", "importer_for"]
 
 IMPORTERS: dict[str, type[Importer]] = {
     OnlineRetailImporter.format: OnlineRetailImporter,
+    CdnowImporter.format: CdnowImporter,
+    TaobaoImporter.format: TaobaoImporter,
+    GenericImporter.format: GenericImporter,
 }
 
 

@@ -83,7 +83,9 @@ def _validate(text: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     behavior = pl.col("behavior").str.to_lowercase()
     check.require("behavior")
     known = ", ".join(EVENT_TYPES)
-    check.check(behavior.is_not_null() & ~behavior.is_in(list(EVENT_TYPES)), "behavior", f"unknown behavior (not {known})")
+    check.check(
+        behavior.is_not_null() & ~behavior.is_in(list(EVENT_TYPES)), "behavior", f"unknown behavior (not {known})"
+    )
     seconds = check.integer("timestamp")
     check.check((seconds < 0) | (seconds >= _LAST_SECOND), "timestamp", "timestamp outside 1970..2100")
     return check.split()

@@ -1,0 +1,127 @@
+"""Console translations: one flat JSON catalog per language, identical keys.
+
+Catalogs live in ``locales/<code>.json``. Templates call ``t(<key>, name=value)``;
+placeholders use ``{name}``. Keys that code assembles at run time (segment,
+role, order-status and sort labels) are listed by :func:`dynamic_keys` so a
+test can prove every catalog holds them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from patron.analytics.rfm import SEGMENTS
+from patron.auth.rules import ROLES
+from patron.members.service import SORTS
+
+__all__ = [
+    "DEFAULT_LANGUAGE",
+    "LANGUAGES",
+    "ORDER_STATUSES",
+    "Translator",
+    "catalog",
+    "dynamic_keys",
+    "fmt_decimal",
+    "fmt_int",
+    "fmt_percent",
+    "negotiate",
+]
+
+LANGUAGES: tuple[str, ...] = ("en", "zh-CN")
+DEFAULT_LANGUAGE = "en"
+ORDER_STATUSES: tuple[str, ...] = ("completed", "cancelled")
+_LOCALES = Path(__file__).with_name("locales")
+
+
+@cache
+def catalog(language: str) -> dict[str, str]:
+    """Return the messages of one language (read once per process)."""
+    if language not in LANGUAGES:
+        raise KeyError(f"no catalog for language {language!r}")
+    raw: dict[str, str] = json.loads((_LOCALES / f"{language}.json").read_text(encoding="utf-8"))
+    return raw
+
+
+def dynamic_keys() -> set[str]:
+    """Keys built at run time rather than written literally in templates."""
+    keys = {f"segment.{name}" for name, _, _ in SEGMENTS} | {"segment.none"}
+    keys |= {f"role.{role}" for role in ROLES}
+    keys |= {f"order.status.{status}" for status in ORDER_STATUSES}
+    keys |= {f"members.sort.{sort}" for sort in SORTS}
+    keys |= {f"lang.{code}" for code in LANGUAGES}
+    return keys
+
+
+def _language_of(tag: str) -> str | None:
+    """Map one Accept-Language tag to a supported language."""
+    tag = tag.strip().lower()
+    if tag == "en" or tag.startswith("en-"):
+        return "en"
+    if tag == "zh" or tag.startswith("zh-"):
+        return "zh-CN"  # the only Chinese catalog; closer to Traditional readers than English
+    return None
+
+
+def _quality(param: str) -> float:
+    name, _, value = param.strip().partition("=")
+    if name.strip().lower() != "q":
+        return 1.0
+    try:
+        return max(0.0, min(1.0, float(value)))
+    except ValueError:
+        return 0.0
+
+
+def negotiate(accept_language: str | None) -> str:
+    """Pick the best supported language for an Accept-Language header, else English."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, item in enumerate((accept_language or "").split(",")):
+        tag, *params = item.split(";")
+        language = _language_of(tag)
+        quality = min((_quality(p) for p in params), default=1.0)
+        if language is not None and quality > 0:
+            ranked.append((-quality, position, language))
+    return min(ranked)[2] if ranked else DEFAULT_LANGUAGE
+
+
+def fmt_int(value: int | float) -> str:
+    """Whole number with thousands separators: ``19,838``."""
+    return f"{round(value):,}"
+
+
+def fmt_decimal(value: float, places: int = 2) -> str:
+    """Amount with thousands separators and fixed decimals; currency-neutral."""
+    return f"{value:,.{places}f}"
+
+
+def fmt_percent(value: float, places: int = 1) -> str:
+    """Format a share in [0, 1] as a percentage: ``64.8%``."""
+    return f"{value * 100:.{places}f}%"
+
+
+@dataclass(frozen=True)
+class Translator:
+    """Looks up messages in one language, falling back to English, then the key."""
+
+    language: str
+
+    def __call__(self, key: str, **values: object) -> str:
+        message = catalog(self.language).get(key) or catalog(DEFAULT_LANGUAGE).get(key) or key
+        return message.format(**values) if values else message
+
+    def plural(self, key: str, count: int, **values: object) -> str:
+        """``key_one`` for a count of one, else ``key_other``; ``{count}`` is formatted."""
+        suffix = "one" if count == 1 else "other"
+        return self(f"{key}_{suffix}", count=fmt_int(count), **values)
+
+    def segment(self, name: str | None) -> str:
+        return self(f"segment.{name}" if name else "segment.none")
+
+    def role(self, role: str) -> str:
+        return self(f"role.{role}") if role in ROLES else role
+
+    def status(self, status: str) -> str:
+        return self(f"order.status.{status}") if status in ORDER_STATUSES else status

@@ -1,0 +1,168 @@
+"""Console fixtures: a built data directory, the real app on a local port, Chromium.
+
+The data directory is prepared once per session from the shared online-retail
+file. Browser tests drive the system Chromium (/usr/bin/chromium) through
+Playwright's sync API; they skip when it is missing, except in CI where they fail.
+Every page a browser test visits is saved to test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from patron.analytics.build import build_profiles
+from patron.api.app import create_app
+from patron.auth.schemas import OperatorCreate
+from patron.auth.service import create_operator
+from patron.console.assets import ensure_vendor_assets, vendor_available
+from patron.ingest.service import run_import
+from patron.runtime import Runtime
+from tests.conftest import make_settings, shared_data
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "console-test-pass-1"
+OPERATORS = {"admin": "admin", "analyst": "analyst"}
+_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+def _missing(message: str) -> None:
+    """Fail in CI, skip elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    report: pytest.TestReport = yield
+    item.stash.setdefault(_REPORTS, {})[report.when] = report
+    return report
+
+
+@pytest.fixture(scope="session")
+def built_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    """A data directory with the online-retail file imported, profiles built and two operators."""
+    source = shared_data("online_retail/online_retail.csv.gz")
+    rt = Runtime(make_settings(tmp_path_factory.mktemp("console") / "home"))  # SQLite: not reset between tests
+    rt.settings.home.mkdir(parents=True)
+    rt.store.migrate()
+    run_import(rt, "online-retail", source)
+    build_profiles(rt)
+    for username, role in OPERATORS.items():
+        create_operator(rt.store, OperatorCreate(username=username, password=PASSWORD, role=role))
+    yield rt
+    rt.close()
+
+
+@pytest.fixture(scope="session")
+def vendor_assets() -> None:
+    """The ECharts bundle in static/vendor/, copied from node_modules if needed."""
+    if vendor_available():
+        return
+    try:
+        ensure_vendor_assets(ROOT)
+    except FileNotFoundError as exc:
+        _missing(f"ECharts is not installed ({exc}); run `npm ci` in {ROOT}")
+
+
+@pytest.fixture(scope="session")
+def live_server(built_runtime: Runtime, vendor_assets: None) -> Iterator[str]:
+    """The real app served by uvicorn on 127.0.0.1 in a background thread."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(built_runtime), log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the console server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """System Chromium via Playwright (never downloaded: ``playwright install`` is not used)."""
+    if not CHROMIUM.exists():
+        _missing(f"{CHROMIUM} is missing: install Chromium to run the browser tests")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Shots:
+    """Saves numbered screenshots named after the test."""
+
+    def __init__(self, test_name: str) -> None:
+        self.prefix = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)
+        self.count = 0
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(self, page: Page, label: str) -> Path:
+        self.count += 1
+        path = SCREENSHOTS / f"{self.prefix}-{self.count:02d}-{label}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture
+def shots(request: pytest.FixtureRequest) -> Shots:
+    return Shots(request.node.name)
+
+
+def _failed(request: pytest.FixtureRequest) -> bool:
+    reports = request.node.stash.get(_REPORTS, {})
+    return any(report.failed for report in reports.values())
+
+
+@pytest.fixture
+def page_factory(
+    browser: Browser, live_server: str, shots: Shots, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Page]]:
+    """Open pages in fresh browser contexts (own cookies); screenshot them on failure."""
+    contexts: list[BrowserContext] = []
+    pages: list[Page] = []
+
+    def open_page(locale: str = "en-US") -> Page:
+        context = browser.new_context(
+            base_url=live_server, locale=locale, viewport={"width": 1440, "height": 900}
+        )
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        pages.append(page)
+        return page
+
+    yield open_page
+    if _failed(request):
+        for page in pages:
+            shots.take(page, "failure")
+    for context in contexts:
+        context.close()
