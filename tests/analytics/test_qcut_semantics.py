@@ -15,7 +15,9 @@ from patron.analytics.rfm import rfm_profiles
 AS_OF = datetime(2024, 1, 1)
 
 
-def _tables(freqs: list[int], recencies: list[int], spend: list[float]) -> tuple[ibis.Table, ...]:
+def _tables(
+    con: ibis.BaseBackend, freqs: list[int], recencies: list[int], spend: list[float]
+) -> tuple[ibis.Table, ...]:
     order_keys, members, times, amounts = [], [], [], []
     for i, (n, rec, value) in enumerate(zip(freqs, recencies, spend, strict=True)):
         for j in range(n):
@@ -23,7 +25,8 @@ def _tables(freqs: list[int], recencies: list[int], spend: list[float]) -> tuple
             members.append(f"m{i:04d}")
             times.append(AS_OF - timedelta(days=rec + j, hours=1))
             amounts.append(value / n)
-    orders = ibis.memtable(
+    orders = con.create_table(
+        "orders",
         pa.table(
             {
                 "order_key": order_keys,
@@ -33,10 +36,12 @@ def _tables(freqs: list[int], recencies: list[int], spend: list[float]) -> tuple
             }
         )
     )
-    lines = ibis.memtable(
+    lines = con.create_table(
+        "lines",
         pa.table({"order_key": order_keys, "amount": amounts, "returned": [False] * len(order_keys)})
     )
-    order = ibis.memtable(
+    order = con.create_table(
+        "member_order",
         pa.table({"member_key": [f"m{i:04d}" for i in range(len(freqs))], "source_rank": list(range(len(freqs), 0, -1))})
     )
     return orders, lines, order
@@ -52,8 +57,8 @@ def _tables(freqs: list[int], recencies: list[int], spend: list[float]) -> tuple
 )
 def test_scores_equal_pandas_qcut(rows: list[tuple[int, int, float]]) -> None:
     freqs, recencies, spend = (list(col) for col in zip(*rows, strict=True))
-    orders, lines, order = _tables(freqs, recencies, spend)
     con = ibis.duckdb.connect()
+    orders, lines, order = _tables(con, freqs, recencies, spend)
 
     ours = con.execute(rfm_profiles(orders, lines, order, AS_OF)).sort_values("member_key").reset_index(drop=True)
 

@@ -13,7 +13,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,7 +53,9 @@ def _missing(message: str) -> None:
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
     item.stash.setdefault(_REPORTS, {})[report.when] = report
     return report
@@ -150,10 +152,8 @@ def page_factory(
     contexts: list[BrowserContext] = []
     pages: list[Page] = []
 
-    def open_page(locale: str = "en-US") -> Page:
-        context = browser.new_context(
-            base_url=live_server, locale=locale, viewport={"width": 1440, "height": 900}
-        )
+    def open_page(locale: str = "en-US", width: int = 1440, height: int = 900) -> Page:
+        context = browser.new_context(base_url=live_server, locale=locale, viewport={"width": width, "height": height})
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()

@@ -213,7 +213,9 @@ def test_csv_row_with_too_many_fields_rejects_the_file(runtime: Runtime, tmp_pat
 
 def test_file_that_is_not_utf8_is_a_format_error(runtime: Runtime, tmp_path: Path) -> None:
     path = tmp_path / "latin1.txt"
-    path.write_bytes(" customer_id date number_of_cds dollar_value\r\n 00001 19970101 1 \xa311.77\r\n".encode("latin-1"))
+    path.write_bytes(
+        " customer_id date number_of_cds dollar_value\r\n 00001 19970101 1 \xa311.77\r\n".encode("latin-1")
+    )
 
     with pytest.raises(ImportFormatError):
         run_import(runtime, "cdnow", path)

@@ -86,6 +86,12 @@ def test_header_order_and_gzip_do_not_matter(tmp_path: Path) -> None:
     assert batch.orders.select("order_key", "member_source_id", "amount").row(0) == ("cdnow:1:19970101:1", "1", 11.77)
 
 
+def test_a_byte_order_mark_before_the_header_is_ignored(tmp_path: Path) -> None:
+    batch = CdnowImporter(_write(tmp_path, "\ufeff" + SAMPLE)).parse()
+
+    assert batch.rows_read == 5 and batch.quarantine.height == 0
+
+
 def test_import_writes_orders_lines_members_and_the_product(runtime: Runtime, tmp_path: Path) -> None:
     run = run_import(runtime, "cdnow", _write(tmp_path))
 

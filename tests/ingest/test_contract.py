@@ -39,7 +39,13 @@ C-3,,,2021-05-03T08:30:00,
 MEMBERS_MAPPING: dict[str, Any] = {
     "entity": "members",
     "source": "shop",
-    "columns": {"member_id": "customer_ref", "name": "full_name", "email": "mail", "signup_at": "joined", "region": "region"},
+    "columns": {
+        "member_id": "customer_ref",
+        "name": "full_name",
+        "email": "mail",
+        "signup_at": "joined",
+        "region": "region",
+    },
 }
 
 
@@ -71,7 +77,9 @@ def _drop_column(content: str, column: str) -> str:
         return "".join(line.rsplit(",", 1)[0] + "\n" for line in lines)
     if "," in lines[0]:
         index = lines[0].rstrip().split(",").index(column)
-        return "".join(",".join(f for i, f in enumerate(line.rstrip("\n").split(",")) if i != index) + "\n" for line in lines)
+        return "".join(
+            ",".join(f for i, f in enumerate(line.rstrip("\n").split(",")) if i != index) + "\n" for line in lines
+        )
     index = lines[0].split().index(column)
     return "".join(" ".join(f for i, f in enumerate(line.split()) if i != index) + "\r\n" for line in lines)
 
@@ -90,7 +98,6 @@ def test_every_registered_importer_has_a_contract_sample() -> None:
 
 def test_generic_is_the_only_importer_that_needs_a_mapping() -> None:
     assert {fmt for fmt, cls in IMPORTERS.items() if cls.needs_mapping} == {"generic"}
-
 
 
 @pytest.mark.parametrize("fmt", sorted(IMPORTERS))

@@ -172,7 +172,11 @@ def test_members_personal_fields_go_to_the_vault_only(runtime: Runtime, tmp_path
 def test_products_from_parquet(runtime: Runtime, tmp_path: Path) -> None:
     path = tmp_path / "products.parquet"
     pl.DataFrame({"sku": [1, 2], "label": ["Mug", "Plate"], "cost": [9.9, None]}).write_parquet(path)
-    mapping = {"entity": "products", "source": "shop", "columns": {"product_id": "sku", "title": "label", "price": "cost"}}
+    mapping = {
+        "entity": "products",
+        "source": "shop",
+        "columns": {"product_id": "sku", "title": "label", "price": "cost"},
+    }
 
     run = run_import(runtime, "generic", path, mapping=mapping)
 
@@ -186,7 +190,9 @@ def test_products_from_parquet(runtime: Runtime, tmp_path: Path) -> None:
 
 def test_orders_from_gzipped_csv_with_guests_and_defaults(runtime: Runtime, tmp_path: Path) -> None:
     path = tmp_path / "orders.csv.gz"
-    path.write_bytes(gzip.compress(b"no,buyer,at,total,state\nO1,M1,2024-02-01 10:00,30.5,Cancelled\nO2,,2024-02-02,12,\n"))
+    path.write_bytes(
+        gzip.compress(b"no,buyer,at,total,state\nO1,M1,2024-02-01 10:00,30.5,Cancelled\nO2,,2024-02-02,12,\n")
+    )
     columns = {"order_id": "no", "member_id": "buyer", "ordered_at": "at", "amount": "total", "status": "state"}
 
     run_import(runtime, "generic", path, mapping={"entity": "orders", "columns": columns})
@@ -242,7 +248,9 @@ def test_order_lines_with_amount_only_derive_the_unit_price(tmp_path: Path) -> N
 
 
 def test_events_default_key_is_stable_and_types_are_lowercased(runtime: Runtime, tmp_path: Path) -> None:
-    content = "who,what,item,when\nu1,VIEW,i1,2024-03-01T10:00:00Z\nu1,view,i1,2024-03-01T10:00:00Z\n,cart,,2024-03-01\n"
+    content = (
+        "who,what,item,when\nu1,VIEW,i1,2024-03-01T10:00:00Z\nu1,view,i1,2024-03-01T10:00:00Z\n,cart,,2024-03-01\n"
+    )
     path = _write(tmp_path, "events.csv", content)
     columns = {"member_id": "who", "event_type": "what", "product_id": "item", "occurred_at": "when"}
     mapping = {"entity": "events", "source": "web", "columns": columns}
@@ -266,7 +274,10 @@ def test_events_with_an_id_column_are_keyed_by_it(tmp_path: Path) -> None:
     batch = GenericImporter(path, mapping).parse()
 
     assert batch.events is not None
-    assert batch.events.select("event_key", "occurred_at").row(0) == ("generic:e1", datetime(2024, 3, 1, 10, 0, 0, 250000))
+    assert batch.events.select("event_key", "occurred_at").row(0) == (
+        "generic:e1",
+        datetime(2024, 3, 1, 10, 0, 0, 250000),
+    )
 
 
 @pytest.mark.slow
@@ -291,3 +302,20 @@ def test_real_online_retail_file_as_generic_order_lines(runtime: Runtime) -> Non
     again = run_import(runtime, "generic", path, mapping=mapping)
 
     assert again.rows_imported == 0 and again.rows_duplicate == 531_283
+
+
+def test_a_strftime_layout_with_an_offset_is_converted_to_utc(tmp_path: Path) -> None:
+    path = _write(tmp_path, "events.csv", "what,when\nview,01.03.2024 10:00 +0200\nview,01.03.2024 10:00\n")
+    mapping = {
+        "entity": "events",
+        "timestamp_format": "%d.%m.%Y %H:%M %z",
+        "columns": {"event_type": "what", "occurred_at": "when"},
+    }
+
+    batch = GenericImporter(path, mapping).parse()
+
+    assert batch.events is not None
+    assert batch.events["occurred_at"].to_list() == [datetime(2024, 3, 1, 8, 0)]
+    assert batch.quarantine.select("row_number", "field", "reason").rows() == [
+        (2, "when", "not a valid timestamp (%d.%m.%Y %H:%M %z)")
+    ]

@@ -51,8 +51,8 @@ def kpi_table(orders: ir.Table, start: date, end: date, granularity: Granularity
         is_new = (per_member.first_at >= lo) & (per_member.first_at < hi)
     buyers = per_member.group_by("period").aggregate(
         buyers=per_member.count(),
-        repeat_buyers=(per_member.n >= 2).cast("int64").sum(),
-        new_buyers=is_new.cast("int64").sum(),
+        repeat_buyers=ibis.ifelse(per_member.n >= 2, 1, 0).sum(),
+        new_buyers=ibis.ifelse(is_new, 1, 0).sum(),
     )
     joined = totals.left_join(buyers, "period").select(
         totals.period,

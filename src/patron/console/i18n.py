@@ -108,11 +108,11 @@ class Translator:
 
     language: str
 
-    def __call__(self, key: str, **values: object) -> str:
+    def __call__(self, key: str, /, **values: object) -> str:
         message = catalog(self.language).get(key) or catalog(DEFAULT_LANGUAGE).get(key) or key
         return message.format(**values) if values else message
 
-    def plural(self, key: str, count: int, **values: object) -> str:
+    def plural(self, key: str, count: int, /, **values: object) -> str:
         """``key_one`` for a count of one, else ``key_other``; ``{count}`` is formatted."""
         suffix = "one" if count == 1 else "other"
         return self(f"{key}_{suffix}", count=fmt_int(count), **values)

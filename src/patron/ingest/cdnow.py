@@ -61,7 +61,7 @@ def read_lines(path: Path) -> pl.DataFrame:
         return pl.DataFrame(schema={LINE: pl.String})
     except pl.exceptions.PolarsError as exc:
         raise ImportFormatError(f"{path.name} cannot be read as text lines: {exc}") from exc
-    return frame.with_columns(pl.col(LINE).fill_null("").str.strip_chars())
+    return frame.with_columns(pl.col(LINE).fill_null("").str.strip_prefix("\ufeff").str.strip_chars())
 
 
 def split_fields(lines: pl.DataFrame, columns: list[str], fields: pl.Expr, *, first_row: int) -> SplitLines:

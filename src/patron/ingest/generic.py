@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, NoReturn
 
 import polars as pl
 import pydantic
@@ -111,12 +111,15 @@ def parse_mapping(raw: Mapping[str, Any] | None) -> MappingSpec:
     try:
         spec = MappingSpec.model_validate(raw)
     except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(["mapping", *(str(part) for part in first["loc"])])
-        problems = "; ".join(f"{'.'.join(['mapping', *(str(p) for p in e['loc'])])}: {e['msg']}" for e in exc.errors())
-        raise ValidationError(problems, field=where) from None
+        errors = exc.errors()
+        problems = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in errors)
+        raise ValidationError(problems, field=_where(errors[0]["loc"])) from None
     _check_columns(spec)
     return spec
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    return ".".join(["mapping", *(str(part) for part in loc)])
 
 
 def _check_columns(spec: MappingSpec) -> None:
@@ -145,7 +148,7 @@ def _check_line_columns(spec: MappingSpec) -> None:
             _mapping_error(f"columns.{field}", f"the order header field '{field}' needs 'ordered_at' mapped too")
 
 
-def _mapping_error(where: str, message: str) -> None:
+def _mapping_error(where: str, message: str) -> NoReturn:
     raise ValidationError(f"mapping.{where}: {message}", field=f"mapping.{where}")
 
 
@@ -156,10 +159,10 @@ def load_mapping(path: Path) -> dict[str, Any]:
     suffix = path.suffix.lower()
     if suffix not in (".yaml", ".yml", ".json"):
         raise ValidationError(f"mapping file {path.name} must end in .yaml, .yml or .json", field="mapping")
-    text = path.read_text(encoding="utf-8")
     try:
+        text = path.read_text(encoding="utf-8")
         data = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
         kind = "JSON" if suffix == ".json" else "YAML"
         raise ValidationError(f"mapping file {path.name} is not valid {kind}: {exc}", field="mapping") from None
     if not isinstance(data, dict):
@@ -171,24 +174,22 @@ def load_mapping(path: Path) -> dict[str, Any]:
 def iso_datetime(text: pl.Expr) -> pl.Expr:
     """Parse ISO 8601 text; values with an offset are converted to UTC, all results are naive."""
     naive = [text.str.to_datetime(f, strict=False, time_unit="us") for f in _ISO_NAIVE]
-    aware = [
-        text.str.to_datetime(f, strict=False, time_unit="us").dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-        for f in _ISO_OFFSET
-    ]
+    aware = [_utc_naive(text.str.to_datetime(f, strict=False, time_unit="us")) for f in _ISO_OFFSET]
     return pl.coalesce(*naive, *aware)
+
+
+def _utc_naive(aware: pl.Expr) -> pl.Expr:
+    return aware.dt.convert_time_zone("UTC").dt.replace_time_zone(None).dt.cast_time_unit("us")
 
 
 class _Validator(RowValidator):
     """RowValidator with the value kinds a mapping can ask for."""
 
     def timestamp(self, column: str, fmt: str | None, *, required: bool = True) -> pl.Expr:
-        if fmt not in ("iso", None) and not re.search(r"%[:#]?z", fmt):
-            return super().timestamp(column, fmt, required=required)
-        if fmt in ("iso", None):
-            parsed = iso_datetime(pl.col(column))
-        else:
-            parsed = pl.col(column).str.to_datetime(fmt, strict=False, time_unit="us")
-            parsed = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        if fmt is not None and fmt != "iso" and not re.search(r"%[:#]?z", fmt):
+            return super().timestamp(column, fmt, required=required)  # unix, or a layout without offset
+        text = pl.col(column)
+        parsed = iso_datetime(text) if fmt in ("iso", None) else _utc_naive(text.str.to_datetime(fmt, strict=False))
         self._text_check(column, parsed.is_not_null(), f"not a valid timestamp ({fmt or 'iso'})", required)
         self._parsed[column] = parsed
         return parsed
