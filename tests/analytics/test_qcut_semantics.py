@@ -34,15 +34,16 @@ def _tables(
                 "ordered_at": pa.array(times, pa.timestamp("us")),
                 "status": ["completed"] * len(order_keys),
             }
-        )
+        ),
     )
     lines = con.create_table(
-        "lines",
-        pa.table({"order_key": order_keys, "amount": amounts, "returned": [False] * len(order_keys)})
+        "lines", pa.table({"order_key": order_keys, "amount": amounts, "returned": [False] * len(order_keys)})
     )
     order = con.create_table(
         "member_order",
-        pa.table({"member_key": [f"m{i:04d}" for i in range(len(freqs))], "source_rank": list(range(len(freqs), 0, -1))})
+        pa.table(
+            {"member_key": [f"m{i:04d}" for i in range(len(freqs))], "source_rank": list(range(len(freqs), 0, -1))}
+        ),
     )
     return orders, lines, order
 

@@ -6,7 +6,8 @@ import json
 import logging
 import shutil
 import time
-from datetime import date, datetime, time as dtime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,10 @@ def build_profiles(
     with runtime.store.session() as sess:
         done = sess.get_one(BuildRun, run_id)
         done.as_of, done.status, done.finished_at = stats["as_of"], "completed", utcnow()
-        done.artefact_dir, done.stats = stats["artefact_dir"], {**stats, "as_of": str(stats["as_of"]), "seconds": seconds}
+        done.artefact_dir, done.stats = (
+            stats["artefact_dir"],
+            {**stats, "as_of": str(stats["as_of"]), "seconds": seconds},
+        )
     _prune(runtime.settings.artefact_dir, stats["artefact_dir"])
     return BuildRead(
         id=run_id,

@@ -35,11 +35,7 @@ def kpi_table(orders: ir.Table, start: date, end: date, granularity: Granularity
     """One row per bucket (``period``) with the KPIs above, ordered by period."""
     lo, hi = datetime.combine(start, time()), datetime.combine(end, time())
     done = orders.filter(orders.status == "completed")
-    firsts = (
-        done.filter(done.member_key.notnull())
-        .group_by("member_key")
-        .aggregate(first_at=done.ordered_at.min())
-    )
+    firsts = done.filter(done.member_key.notnull()).group_by("member_key").aggregate(first_at=done.ordered_at.min())
     window = done.filter((done.ordered_at >= lo) & (done.ordered_at < hi))
     window = window.mutate(period=_bucket(window.ordered_at, granularity, start))
     totals = window.group_by("period").aggregate(gmv=window.amount.sum(), orders=window.count())

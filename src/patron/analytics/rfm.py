@@ -15,6 +15,7 @@ Definitions (identical to the reference values shipped with the data sets):
 from __future__ import annotations
 
 from datetime import datetime
+
 import ibis
 import ibis.expr.types as ir
 

@@ -27,16 +27,14 @@ def segment_summary(reader: BuildReader) -> SegmentSummary:
     )
 
 
-def kpi_report(
-    reader: BuildReader, start: date | None, end: date | None, granularity: str
-) -> KpiReport:
+def kpi_report(reader: BuildReader, start: date | None, end: date | None, granularity: str) -> KpiReport:
     """KPIs per bucket over [start, end) plus the whole-period total.
 
     Defaults: the year before the build's as-of date.
     """
     if granularity not in GRANULARITIES:
         raise ValidationError(f"granularity must be one of {', '.join(GRANULARITIES)}", field="granularity")
-    gran: Granularity = granularity  # type: ignore[assignment]
+    gran: Granularity = granularity
     end = end or date.fromisoformat(reader.manifest["as_of"])
     start = start or end - timedelta(days=365)
     if start >= end:

@@ -69,6 +69,8 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def audit(request: Request, runtime: Runtime, actor: str, action: str, target: str | None = None, **details: object) -> None:
+def audit(
+    request: Request, runtime: Runtime, actor: str, action: str, target: str | None = None, **details: object
+) -> None:
     """Record an audited action with the caller's address."""
     record(runtime.store, actor, action, target, source_ip=client_ip(request), details=dict(details))

@@ -36,7 +36,7 @@ def create(
     with fail_on_error():
         runtime = open_runtime()
         try:
-            data = OperatorCreate(username=username, password=password, role=role)  # type: ignore[arg-type]
+            data = OperatorCreate(username=username, password=password, role=role)
         except PydanticError as exc:
             first = exc.errors()[0]
             console.print(f"[red]error ({'.'.join(map(str, first['loc']))}):[/red] {first['msg']}")
@@ -64,7 +64,10 @@ def create_key(
         runtime = open_runtime()
         try:
             data = ApiKeyCreate(
-                name=name, role=role, scopes=scope, expires_at=datetime.fromisoformat(expires) if expires else None  # type: ignore[arg-type]
+                name=name,
+                role=role,
+                scopes=scope,
+                expires_at=datetime.fromisoformat(expires) if expires else None,
             )
         except (PydanticError, ValueError) as exc:
             console.print(f"[red]error:[/red] {exc}")

@@ -59,7 +59,10 @@ def import_file(
         for column in ("rows read", "imported", "quarantined", "duplicate"):
             table.add_column(column, justify="right")
         table.add_row(
-            *(f"{n:,}" for n in (summary.rows_read, summary.rows_imported, summary.rows_quarantined, summary.rows_duplicate))
+            *(
+                f"{n:,}"
+                for n in (summary.rows_read, summary.rows_imported, summary.rows_quarantined, summary.rows_duplicate)
+            )
         )
         console.print(table)
         console.print("new rows per entity: " + ", ".join(f"{k} {v:,}" for k, v in summary.entities.items()))
@@ -80,7 +83,10 @@ def list_runs(json_out: JsonOut = False, limit: Annotated[int, typer.Option(min=
         table = Table("id", "format", "file", "status", "read", "imported", "quarantined", "duplicate")
         for r in runs:
             table.add_row(
-                str(r.id), r.format, r.source_name, r.status,
+                str(r.id),
+                r.format,
+                r.source_name,
+                r.status,
                 *(f"{n:,}" for n in (r.rows_read, r.rows_imported, r.rows_quarantined, r.rows_duplicate)),
             )
         console.print(table)
@@ -144,11 +150,24 @@ def segments(json_out: JsonOut = False) -> None:
         if json_out:
             print_json({s.segment: s.members for s in summary.segments})
             return
-        table = Table("segment", "members", "share", "avg recency (d)", "avg orders", "avg spend",
-                      title=f"Segments as of {summary.as_of}")
+        table = Table(
+            "segment",
+            "members",
+            "share",
+            "avg recency (d)",
+            "avg orders",
+            "avg spend",
+            title=f"Segments as of {summary.as_of}",
+        )
         for s in summary.segments:
-            table.add_row(s.segment, f"{s.members:,}", f"{s.share:.1%}", f"{s.avg_recency_days:.0f}",
-                          f"{s.avg_frequency:.2f}", f"{s.avg_monetary:,.2f}")
+            table.add_row(
+                s.segment,
+                f"{s.members:,}",
+                f"{s.share:.1%}",
+                f"{s.avg_recency_days:.0f}",
+                f"{s.avg_frequency:.2f}",
+                f"{s.avg_monetary:,.2f}",
+            )
         console.print(table)
 
 
@@ -173,11 +192,28 @@ def kpis(
         if json_out:
             print_json(report.model_dump(mode="json"))
             return
-        table = Table("period", "GMV", "orders", "AOV", "buyers", "new", "returning", "repurchase",
-                      title=f"KPIs {report.start} .. {report.end} by {report.granularity}")
+        table = Table(
+            "period",
+            "GMV",
+            "orders",
+            "AOV",
+            "buyers",
+            "new",
+            "returning",
+            "repurchase",
+            title=f"KPIs {report.start} .. {report.end} by {report.granularity}",
+        )
         rows = [*report.points, *([report.total] if report.total else [])]
         for i, p in enumerate(rows):
             label = "total" if i == len(report.points) else p.period.date().isoformat()
-            table.add_row(label, f"{p.gmv:,.2f}", f"{p.orders:,}", f"{p.aov:,.2f}", f"{p.buyers:,}",
-                          f"{p.new_buyers:,}", f"{p.returning_buyers:,}", f"{p.repurchase_rate:.1%}")
+            table.add_row(
+                label,
+                f"{p.gmv:,.2f}",
+                f"{p.orders:,}",
+                f"{p.aov:,.2f}",
+                f"{p.buyers:,}",
+                f"{p.new_buyers:,}",
+                f"{p.returning_buyers:,}",
+                f"{p.repurchase_rate:.1%}",
+            )
         console.print(table)

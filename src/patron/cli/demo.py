@@ -40,7 +40,9 @@ def generate(
                 lambda: generate_shop(members, seed, progress=progress),
                 progress=progress,
             )
-        record(runtime.store, f"cli:{getpass.getuser()}", "import.run", f"import:{summary.id}", details={"format": "demo"})
+        record(
+            runtime.store, f"cli:{getpass.getuser()}", "import.run", f"import:{summary.id}", details={"format": "demo"}
+        )
         if json_out:
             print_json(summary.model_dump(mode="json"))
             return
@@ -89,6 +91,8 @@ def up(
     console.print(f"built {result.members_profiled:,} profiles as of {result.as_of}")
     password = _demo_operator_password()
     console.rule("Patron demo")
-    console.print(f"Console: http://{host}:{port}/   user: [bold]{DEMO_OPERATOR}[/bold]   password: [bold]{password}[/bold]")
+    console.print(
+        f"Console: http://{host}:{port}/   user: [bold]{DEMO_OPERATOR}[/bold]   password: [bold]{password}[/bold]"
+    )
     console.rule()
     serve(host=host, port=port)

@@ -120,6 +120,5 @@ def serve(
         uvicorn.run(create_app(runtime), host=host, port=port, log_level="info")
 
 
-
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -42,6 +42,6 @@ class QuarantinedRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("import_runs.id", ondelete="CASCADE"), index=True)
     row_number: Mapped[int] = mapped_column(BigInteger)
-    field: Mapped[str] = mapped_column(String(128))
+    field: Mapped[str] = mapped_column(String(256))
     reason: Mapped[str] = mapped_column(String(512))
     raw: Mapped[str] = mapped_column(Text)

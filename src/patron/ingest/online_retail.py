@@ -93,7 +93,9 @@ class OnlineRetailImporter(Importer):
         check.check(quantity == 0, "Quantity", "zero quantity")
         cancelled = pl.col("cancelled")
         check.check(
-            (quantity < 0) & ~cancelled, "Quantity", "negative quantity outside a cancellation invoice (stock write-off)"
+            (quantity < 0) & ~cancelled,
+            "Quantity",
+            "negative quantity outside a cancellation invoice (stock write-off)",
         )
         check.check((quantity > 0) & cancelled, "Quantity", "positive quantity on a cancellation invoice")
         return check.split()
@@ -124,9 +126,10 @@ class OnlineRetailImporter(Importer):
         return lines.group_by("order_key", maintain_order=True).agg(
             pl.col("member_source_id").drop_nulls().first(),
             pl.col("InvoiceDate").min().alias("ordered_at"),
-            pl.when(pl.col("cancelled").first()).then(pl.lit("cancelled")).otherwise(pl.lit("completed")).alias(
-                "status"
-            ),
+            pl.when(pl.col("cancelled").first())
+            .then(pl.lit("cancelled"))
+            .otherwise(pl.lit("completed"))
+            .alias("status"),
             pl.lit("online").alias("channel"),
             pl.col("amount").sum(),
             pl.lit(0.0).alias("discount"),

@@ -156,15 +156,15 @@ def _conform(entity: Entity, frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(missing).select(list(schema.names))
 
 
-def _record(
-    runtime: Runtime, run_id: int, batch: ParsedBatch, inserted: dict[str, int], progress: Progress
-) -> None:
+def _record(runtime: Runtime, run_id: int, batch: ParsedBatch, inserted: dict[str, int], progress: Progress) -> None:
     progress.stage("record quarantine", batch.quarantine.height or None)
     primary = batch.frame(batch.primary)
     accepted = 0 if primary is None else primary.height
     imported = inserted.get(batch.primary, 0)
     with runtime.store.session() as sess:
-        rows = batch.quarantine.with_columns(pl.lit(run_id).alias("run_id")).to_dicts()
+        rows = batch.quarantine.with_columns(
+            pl.lit(run_id).alias("run_id"), pl.col("field").str.slice(0, 256), pl.col("reason").str.slice(0, 512)
+        ).to_dicts()
         for start in range(0, len(rows), _CHUNK):
             sess.execute(insert(QuarantinedRow), rows[start : start + _CHUNK])
             progress.advance(len(rows[start : start + _CHUNK]))

@@ -65,8 +65,7 @@ class Warehouse:
                 self._release_lock()
                 if "lock" in str(exc).lower():
                     raise WarehouseBusyError(
-                        "the warehouse is in use by another Patron process (an import or build); "
-                        "wait for it to finish"
+                        "the warehouse is in use by another Patron process (an import or build); wait for it to finish"
                     ) from exc
                 raise StoreError(f"cannot open the warehouse: {exc}") from exc
         return ibis.connect(self.url)
@@ -82,8 +81,7 @@ class Warehouse:
             holder = handle.read().strip() or "unknown"
             handle.close()
             raise WarehouseBusyError(
-                f"the warehouse is being written by another Patron process ({holder}); "
-                "wait for it to finish"
+                f"the warehouse is being written by another Patron process ({holder}); wait for it to finish"
             ) from exc
         handle.seek(0)
         handle.truncate()

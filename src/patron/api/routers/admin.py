@@ -29,7 +29,9 @@ def operators(runtime: Rt, _caller: Operators) -> list[OperatorRead]:
     return list_operators(runtime.store)
 
 
-@router.post("/operators", summary="Create an operator", status_code=status.HTTP_201_CREATED, response_model=OperatorRead)
+@router.post(
+    "/operators", summary="Create an operator", status_code=status.HTTP_201_CREATED, response_model=OperatorRead
+)
 def add_operator(body: OperatorCreate, request: Request, runtime: Rt, caller: Operators) -> OperatorRead:
     created = create_operator(runtime.store, body)
     audit(request, runtime, caller.label, "operator.create", f"operator:{created.id}", role=created.role)
@@ -41,7 +43,9 @@ def api_keys(runtime: Rt, _caller: Keys) -> list[ApiKeyRead]:
     return list_api_keys(runtime.store)
 
 
-@router.post("/api-keys", summary="Create an API key", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)
+@router.post(
+    "/api-keys", summary="Create an API key", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated
+)
 def add_api_key(body: ApiKeyCreate, request: Request, runtime: Rt, caller: Keys) -> ApiKeyCreated:
     created = create_api_key(runtime.store, body, caller.id if caller.kind == "operator" else None)
     audit(request, runtime, caller.label, "api_key.create", f"api_key:{created.id}", role=created.role)
