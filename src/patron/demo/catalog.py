@@ -26,19 +26,27 @@ _BRAND_WEIGHTS = 1.0 / np.arange(1, len(vocab.BRANDS[0]) + 1) ** 0.8
 
 
 def catalog_size(members: int) -> int:
-    """Number of products for a shop of ``members`` members."""
+    """Return the number of products of a shop with ``members`` members."""
     return max(MIN_PRODUCTS, round(PRODUCTS_PER_SQRT_MEMBER * math.sqrt(members)))
 
 
 @dataclass
 class Catalog:
-    """Products (index = product number - 1) and the popularity sampler."""
+    """Products (index = product number - 1) and the popularity sampler.
+
+    Sampling uses one alias table (Walker/Vose) per category; the tables of
+    all categories sit side by side in ``_keep``/``_alias``, category ``k``
+    owning the slots ``_offset[k]`` to ``_offset[k] + _size[k]``.
+    """
 
     category: NDArray[np.int64]
     price_cents: NDArray[np.int64]
     frame: pl.DataFrame
-    _pick_cum: NDArray[np.float64]  # category + cumulative popularity within it
-    _pick_product: NDArray[np.int64]
+    _offset: NDArray[np.int64]
+    _size: NDArray[np.int64]
+    _keep: NDArray[np.float64]
+    _alias: NDArray[np.int64]
+    _slot_product: NDArray[np.int64]
 
     @property
     def count(self) -> int:
@@ -46,10 +54,27 @@ class Catalog:
 
     def draw(self, rng: np.random.Generator, categories: NDArray[np.int64]) -> NDArray[np.int64]:
         """One product per entry of ``categories``, by within-category popularity."""
-        target = categories + rng.random(categories.size) * (1.0 - 1e-9)
-        pos = np.searchsorted(self._pick_cum, target, side="right")
-        result: NDArray[np.int64] = self._pick_product[np.minimum(pos, self._pick_product.size - 1)]
+        slot = self._offset[categories] + (rng.random(categories.size) * self._size[categories]).astype(np.int64)
+        slot = np.where(rng.random(categories.size) < self._keep[slot], slot, self._alias[slot])
+        result: NDArray[np.int64] = self._slot_product[slot]
         return result
+
+
+def _alias_table(weights: NDArray[np.float64], offset: int) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Vose's alias table of ``weights``; aliases are slot numbers starting at ``offset``."""
+    n = weights.size
+    scaled = weights * n / weights.sum()
+    keep = np.ones(n)
+    alias = np.arange(offset, offset + n, dtype=np.int64)
+    small = [i for i in range(n) if scaled[i] < 1.0]
+    large = [i for i in range(n) if scaled[i] >= 1.0]
+    while small and large:
+        low, high = small.pop(), large.pop()
+        keep[low] = scaled[low]
+        alias[low] = offset + high
+        scaled[high] -= 1.0 - scaled[low]
+        (small if scaled[high] < 1.0 else large).append(high)
+    return keep, alias
 
 
 def _charm_price(raw: NDArray[np.float64]) -> NDArray[np.int64]:
@@ -80,18 +105,12 @@ def draw_catalog(rng: np.random.Generator, members: int) -> Catalog:
     category, serial, rank = category[order], serial[order], rank[order]
     price_cents, brand, noun = price_cents[order], brand[order], noun[order]
 
-    weight = 1.0 / (rank + 1.0) ** ZIPF_EXPONENT
-    by_rank = np.lexsort((rank, category))
-    within = weight[by_rank]
-    cat_sorted = category[by_rank]
-    starts = np.searchsorted(cat_sorted, np.arange(per_category.size))
-    cum = np.cumsum(within)
-    base = np.concatenate(([0.0], cum))[starts][cat_sorted]
-    totals = np.add.reduceat(within, starts)[cat_sorted]
-    pick_cum = cat_sorted + (cum - base) / totals
-    ends = np.append(starts[1:], count) - 1
-    pick_cum[ends] = np.arange(per_category.size) + 1.0
-
+    slot_product = np.lexsort((rank, category)).astype(np.int64)
+    offset = np.cumsum(per_category) - per_category
+    tables = [
+        _alias_table(1.0 / (rank[slot_product[o : o + n]] + 1.0) ** ZIPF_EXPONENT, int(o))
+        for o, n in zip(offset, per_category, strict=True)
+    ]
     brand_names = [b for brands in vocab.BRANDS for b in brands]
     noun_names = [n for nouns in vocab.CATEGORY_NOUNS for n in nouns]
     width = max(4, len(str(count)))
@@ -115,6 +134,9 @@ def draw_catalog(rng: np.random.Generator, members: int) -> Catalog:
         category=category,
         price_cents=price_cents,
         frame=frame,
-        _pick_cum=pick_cum,
-        _pick_product=by_rank.astype(np.int64),
+        _offset=offset.astype(np.int64),
+        _size=per_category,
+        _keep=np.concatenate([keep for keep, _ in tables]),
+        _alias=np.concatenate([alias for _, alias in tables]),
+        _slot_product=slot_product,
     )

@@ -23,11 +23,11 @@ __all__ = ["NON_BUYER_SHARE", "TASTE_CONCENTRATION", "Members", "draw_members", 
 NON_BUYER_SHARE = 0.1  # members who register but never complete an order
 TASTE_CONCENTRATION = 1.6  # Dirichlet concentration of category tastes (lower = pickier)
 GENDER_P = (0.58, 0.40, 0.02)  # female, male, undisclosed
-PINYIN_NAME_SHARE = 0.05
-ENGLISH_NAME_SHARE = 0.05
+PINYIN_NAME_PER_MILLE = 50  # names written in pinyin ("Wang Fang")
+ENGLISH_NAME_PER_MILLE = 50  # English given name and pinyin surname ("Emily Wang")
 TWO_CHAR_GIVEN_SHARE = 0.65
 _PHONE_MULTIPLIER = 48_271  # odd and not a multiple of 5: a bijection modulo 10**8
-_GENDERS = ("female", "male")
+_CHUNK = 1 << 20
 
 
 @dataclass
@@ -41,14 +41,17 @@ class Members:
     birth_year: NDArray[np.int64]
     channel: NDArray[np.int64]  # index into vocab.CHANNELS
     taste_cum: NDArray[np.float64]  # (count, categories) cumulative category taste
-    _personal: dict[str, NDArray[np.int64] | NDArray[np.float64]]
+    _personal: dict[str, NDArray[np.int64]]
 
     def draw_categories(self, rng: np.random.Generator, who: NDArray[np.int64]) -> NDArray[np.int64]:
         """One category per entry of ``who`` (member indexes), from each member's taste."""
         draw = rng.random(who.size) * (1.0 - 1e-9)
-        category = np.zeros(who.size, dtype=np.int64)
-        for k in range(self.taste_cum.shape[1] - 1):
-            category += draw >= self.taste_cum[who, k]
+        category = np.empty(who.size, dtype=np.int64)
+        inner = self.taste_cum[:, :-1]
+        for lo in range(0, who.size, _CHUNK):
+            hi = lo + _CHUNK
+            rows = inner[who[lo:hi]]  # one cache line per member instead of one per category
+            category[lo:hi] = (rows <= draw[lo:hi, None]).sum(axis=1)
         return category
 
 
@@ -81,16 +84,16 @@ def draw_members(rng: np.random.Generator, count: int, horizon: float, start: da
     channel = _weighted(rng, np.asarray([w for _, w in vocab.CHANNELS]), count)
     taste_cum = _tastes(rng, gender, age)
     province = _weighted(rng, np.asarray([p[2] for p in vocab.PROVINCES]), count)
-    city_cum = np.concatenate(
-        [i + np.cumsum(np.asarray([w for _, w in p[3]]) / sum(w for _, w in p[3])) for i, p in enumerate(vocab.PROVINCES)]
-    )
-    city = np.minimum(np.searchsorted(city_cum, province + rng.random(count) * (1 - 1e-9), side="right"), city_cum.size - 1)
-    personal: dict[str, NDArray[np.int64] | NDArray[np.float64]] = {
+    city_weights = [np.asarray([w for _, w in prov[3]]) for prov in vocab.PROVINCES]
+    city_cum = np.concatenate([i + np.cumsum(w / w.sum()) for i, w in enumerate(city_weights)])
+    city = np.searchsorted(city_cum, province + rng.random(count) * (1 - 1e-9), side="right")
+    city = np.minimum(city, city_cum.size - 1)
+    personal: dict[str, NDArray[np.int64]] = {
         "surname": _weighted(rng, np.asarray([s[2] for s in vocab.SURNAMES]), count),
         "given1": rng.integers(0, 1 << 30, count),
         "given2": rng.integers(0, 1 << 30, count),
         "two_chars": (rng.random(count) < TWO_CHAR_GIVEN_SHARE).astype(np.int64),
-        "style": rng.random(count),
+        "style": rng.integers(0, 1_000, count),  # per mille: name style
         "english": rng.integers(0, len(vocab.ENGLISH_GIVEN), count),
         "domain": rng.integers(0, len(vocab.EMAIL_DOMAINS), count),
         "mobile": rng.integers(0, len(vocab.MOBILE_PREFIXES), count),
@@ -98,7 +101,7 @@ def draw_members(rng: np.random.Generator, count: int, horizon: float, start: da
         "house": rng.integers(1, 400, count),
         "building": rng.integers(0, 30, count),
         "room": rng.integers(101, 2_400, count),
-        "day_of_year": rng.random(count),
+        "day_of_year": rng.integers(0, 1 << 30, count),
         "province": province,
         "city": city,
     }
@@ -139,21 +142,25 @@ def _given(members: Members) -> tuple[pl.Series, pl.Series]:
     return hanzi[first] + hanzi[second], pinyin[first] + pinyin[second]
 
 
-def members_frame(members: Members, signup_us: NDArray[np.int64]) -> pl.DataFrame:
-    """The members frame of the batch (``signup_us``: sign-up instants, microseconds since the epoch)."""
+def members_frame(members: Members, source_ids: pl.Series, signup_us: NDArray[np.int64]) -> pl.DataFrame:
+    """Build the members frame of the batch.
+
+    ``source_ids`` holds the ids ("1".."N"), ``signup_us`` the sign-up
+    instants in microseconds since the epoch.
+    """
     p = members._personal
     province, city = p["province"], p["city"]
     given_hanzi, given_pinyin = _given(members)
     style = p["style"]
     columns = {
-        "source_id": pl.Series(np.arange(1, members.count + 1, dtype=np.int64)).cast(pl.String),
+        "source_id": source_ids,
         "sh": pl.Series([s[0] for s in vocab.SURNAMES])[p["surname"]],
         "sp": pl.Series([s[1] for s in vocab.SURNAMES])[p["surname"]],
         "gh": given_hanzi,
         "gp": given_pinyin,
         "en": pl.Series(vocab.ENGLISH_GIVEN)[p["english"]],
-        "is_pinyin": style < PINYIN_NAME_SHARE,
-        "is_english": (style >= PINYIN_NAME_SHARE) & (style < PINYIN_NAME_SHARE + ENGLISH_NAME_SHARE),
+        "is_pinyin": style < PINYIN_NAME_PER_MILLE,
+        "is_english": (style >= PINYIN_NAME_PER_MILLE) & (style < PINYIN_NAME_PER_MILLE + ENGLISH_NAME_PER_MILLE),
         "domain": pl.Series(vocab.EMAIL_DOMAINS)[p["domain"]],
         "mobile": pl.Series(vocab.MOBILE_PREFIXES)[p["mobile"]],
         "tail": p["phone_tail"],
@@ -204,10 +211,10 @@ def members_frame(members: Members, signup_us: NDArray[np.int64]) -> pl.DataFram
     )
 
 
-def _birthdays(birth_year: NDArray[np.int64], fraction: NDArray[np.float64]) -> NDArray[np.datetime64]:
-    """A day inside each birth year, at ``fraction`` of the year."""
+def _birthdays(birth_year: NDArray[np.int64], draw: NDArray[np.int64]) -> NDArray[np.datetime64]:
+    """Pick a day inside each birth year (``draw`` modulo the year's length)."""
     first = (birth_year - 1970).astype("datetime64[Y]").astype("datetime64[D]")
     after = (birth_year + 1 - 1970).astype("datetime64[Y]").astype("datetime64[D]")
     length = (after - first).astype(np.int64)
-    result: NDArray[np.datetime64] = first + (fraction * length).astype(np.int64)
+    result: NDArray[np.datetime64] = first + draw % length
     return result

@@ -45,7 +45,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
-import polars as pl
 from numpy.typing import NDArray
 
 from patron.demo import vocab
@@ -64,6 +63,7 @@ __all__ = [
     "Orders",
     "draw_lines",
     "draw_orders",
+    "first_in_group",
     "segment_cumsum",
 ]
 
@@ -107,18 +107,23 @@ class Orders:
 
 @dataclass
 class Lines:
-    """Order lines grouped by order, in order of ``order`` then ``line_no``."""
+    """Order lines grouped by order, in order of ``order`` then ``line_no`` (compact types)."""
 
-    order: NDArray[np.int64]
-    line_no: NDArray[np.int64]
-    product: NDArray[np.int64]
-    category: NDArray[np.int64]
-    quantity: NDArray[np.int64]
-    unit_cents: NDArray[np.int64]
-    discount_cents: NDArray[np.int64]
-    amount_cents: NDArray[np.int64]
+    order: NDArray[np.int32]
+    line_no: NDArray[np.int16]  # 0-based
+    product: NDArray[np.int32]
+    category: NDArray[np.int8]
+    quantity: NDArray[np.int16]
+    discount_cents: NDArray[np.int32]
+    amount_cents: NDArray[np.int32]
     returned: NDArray[np.bool_]
     starts: NDArray[np.int64]  # first line of each order
+    counts: NDArray[np.int64]  # lines of each order
+
+    def size_of(self, order: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Return the number of lines of each given order."""
+        result: NDArray[np.int64] = self.counts[order]
+        return result
 
 
 def segment_cumsum(values: NDArray[_Number], counts: NDArray[np.int64]) -> NDArray[_Number]:
@@ -191,8 +196,17 @@ def _basket(
     order = np.repeat(np.arange(size.size, dtype=np.int64), size)
     category = members.draw_categories(rng, orders.member[order])
     product = catalog.draw(rng, category)
-    first = pl.Series(order * catalog.count + product).is_first_distinct().to_numpy()
+    first = first_in_group(order, product, int(size.max()) if size.size else 1)
     return order[first], product[first], category[first]
+
+
+def first_in_group(group: NDArray[np.int64], value: NDArray[np.int64], longest: int) -> NDArray[np.bool_]:
+    """Whether each value is the first of its kind in its group (groups contiguous, at most ``longest`` long)."""
+    first = np.ones(group.size, dtype=bool)
+    for lag in range(1, longest):
+        same = (group[lag:] == group[:-lag]) & (value[lag:] == value[:-lag])
+        first[lag:] &= ~same
+    return first
 
 
 def draw_lines(rng: np.random.Generator, orders: Orders, members: Members, catalog: Catalog) -> Lines:
@@ -221,17 +235,18 @@ def draw_lines(rng: np.random.Generator, orders: Orders, members: Members, catal
     share = np.diff(cum_share, prepend=0)
     share[starts] = cum_share[starts]
     discount = off + share
+    del running, per_order, cum_share, share, subtotal_line, off, percent
     return_p = np.asarray(vocab.CATEGORY_RETURN_RATE)[category] * np.where(promo, PROMO_RETURN_FACTOR, 1.0)
     returned = (rng.random(order.size) < return_p) & ~orders.cancelled[order]
     return Lines(
-        order=order,
-        line_no=line_no,
-        product=product,
-        category=category,
-        quantity=quantity,
-        unit_cents=unit,
-        discount_cents=discount,
-        amount_cents=gross - discount,
+        order=order.astype(np.int32),
+        line_no=line_no.astype(np.int16),
+        product=product.astype(np.int32),
+        category=category.astype(np.int8),
+        quantity=quantity.astype(np.int16),
+        discount_cents=discount.astype(np.int32),
+        amount_cents=(gross - discount).astype(np.int32),
         returned=returned,
         starts=starts,
+        counts=counts,
     )

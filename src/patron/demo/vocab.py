@@ -25,6 +25,7 @@ __all__ = [
     "SURNAMES",
 ]
 
+# fmt: off
 # (hanzi, pinyin, relative frequency): the commonest Chinese surnames.
 SURNAMES: tuple[tuple[str, str, float], ...] = (
     ("王", "Wang", 7.1), ("李", "Li", 7.0), ("张", "Zhang", 6.7), ("刘", "Liu", 5.4), ("陈", "Chen", 4.5),
@@ -141,3 +142,4 @@ BRANDS: tuple[tuple[str, ...], ...] = (
     ("疾风", "山海", "跃动", "极限者", "轻跑", "力量派"),
     ("墨香", "新知", "书语", "青藤", "博文", "拾页"),
 )
+# fmt: on

@@ -142,6 +142,19 @@ class Warehouse:
         else:
             yield
 
+    def _stage(self, name: str, rows: pa.Table) -> ibis.Table:
+        # DuckDB scans the Arrow table in place; other engines get a temp table.
+        if isinstance(self.con, DuckDBBackend):
+            self.con.con.register(name, rows)
+            return self.con.table(name)
+        return self.con.create_table(name, rows, temp=True, overwrite=True)
+
+    def _unstage(self, name: str) -> None:
+        if isinstance(self.con, DuckDBBackend):
+            self.con.con.unregister(name)
+        else:
+            self.con.drop_table(name, force=True)
+
     def insert_new(self, name: str, rows: pa.Table) -> int:
         """Insert the rows whose natural key is not in the table yet; return how many."""
         if rows.num_rows == 0:
@@ -149,21 +162,24 @@ class Warehouse:
         schema = TABLES[name]
         rows = rows.select(list(schema.names)).cast(schema.to_pyarrow())
         stage_name = f"_stage_{name}"
-        stage = self.con.create_table(stage_name, rows, temp=True, overwrite=True)
+        stage = self._stage(stage_name, rows)
         try:
-            target = self.table(name)
-            keys = list(NATURAL_KEYS[name])
-            fresh = stage.anti_join(target, keys)
+            fresh = stage.anti_join(self.table(name), list(NATURAL_KEYS[name]))
             count = int(fresh.count().execute())
             if count:
                 self.con.insert(name, fresh)
             return count
         finally:
-            self.con.drop_table(stage_name, force=True)
+            self._unstage(stage_name)
 
     def replace(self, name: str, rows: pa.Table) -> None:
         """Replace a derived table's content entirely."""
         schema = TABLES[name]
         rows = rows.select(list(schema.names)).cast(schema.to_pyarrow())
         self.con.truncate_table(name)
-        self.con.insert(name, rows)
+        stage_name = f"_stage_{name}"
+        stage = self._stage(stage_name, rows)
+        try:
+            self.con.insert(name, stage)
+        finally:
+            self._unstage(stage_name)
