@@ -68,7 +68,8 @@ def test_member_ids_lose_leading_zeros_and_signup_is_the_first_purchase(tmp_path
 def test_member_order_ranks_ids_numerically(runtime: Runtime, tmp_path: Path) -> None:
     run_import(runtime, "cdnow", _write(tmp_path))
 
-    keys = resolve_member_keys(runtime.store, "cdnow", ["1", "2", "10"])
+    lookup = resolve_member_keys(runtime.store, "cdnow", pl.Series(["1", "2", "10"]))
+    keys = dict(zip(lookup["member_source_id"], lookup["member_key"], strict=True))
     with runtime.warehouse() as warehouse:
         ranks = warehouse.table("member_order").to_polars()
     rank = dict(zip(ranks["member_key"], ranks["source_rank"], strict=True))

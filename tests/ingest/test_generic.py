@@ -14,7 +14,7 @@ import pytest
 from patron.errors import ValidationError
 from patron.ingest.generic import GenericImporter, load_mapping, parse_mapping
 from patron.ingest.service import run_import
-from patron.members.identity import resolve_member_keys
+from patron.members.identity import member_key_of
 from patron.members.vault_store import read_personal
 from patron.runtime import Runtime
 from tests.conftest import shared_data
@@ -148,7 +148,8 @@ def test_members_personal_fields_go_to_the_vault_only(runtime: Runtime, tmp_path
 
     run_import(runtime, "generic", path, mapping=mapping)
 
-    key = resolve_member_keys(runtime.store, "crm", ["7"])["7"]
+    key = member_key_of(runtime.store, "crm", "7")
+    assert key is not None
     assert read_personal(runtime.store, runtime.cipher, key) == {
         "name": "Ada Lovelace",
         "email": "Ada@Example.com",

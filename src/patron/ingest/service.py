@@ -107,20 +107,22 @@ def _persist(runtime: Runtime, batch: ParsedBatch, progress: Progress) -> dict[s
     return inserted
 
 
-def _with_member_keys(runtime: Runtime, batch: ParsedBatch) -> dict[Entity, pl.DataFrame]:
-    """Swap source member ids for member keys; send personal fields to the vault."""
-    ids: set[str] = set()
+def _member_ids(batch: ParsedBatch) -> pl.Series:
+    parts = []
     if batch.members is not None:
-        ids.update(batch.members["source_id"].drop_nulls().to_list())
+        parts.append(batch.members["source_id"].unique())
     for entity in ("orders", "events"):
         frame = batch.frame(entity)
         if frame is not None and "member_source_id" in frame.columns:
-            ids.update(frame["member_source_id"].drop_nulls().to_list())
-    keys = resolve_member_keys(runtime.store, batch.source, ids)
-    lookup = pl.DataFrame(
-        {"member_source_id": list(keys), "member_key": list(keys.values())},
-        schema={"member_source_id": pl.String, "member_key": pl.String},
-    )
+            parts.append(frame["member_source_id"].unique())
+    if not parts:
+        return pl.Series("member_source_id", [], dtype=pl.String)
+    return pl.concat([p.cast(pl.String).rename("member_source_id") for p in parts]).unique()
+
+
+def _with_member_keys(runtime: Runtime, batch: ParsedBatch) -> dict[Entity, pl.DataFrame]:
+    """Swap source member ids for member keys; send personal fields to the vault."""
+    lookup = resolve_member_keys(runtime.store, batch.source, _member_ids(batch))
     out: dict[Entity, pl.DataFrame] = {}
     for entity in _ENTITY_ORDER:
         frame = batch.frame(entity)
@@ -129,12 +131,9 @@ def _with_member_keys(runtime: Runtime, batch: ParsedBatch) -> dict[Entity, pl.D
         if entity == "members":
             frame = frame.rename({"source_id": "member_source_id"}).join(lookup, on="member_source_id", how="left")
             _write_vault(runtime, frame)
-            frame = frame.with_columns(pl.lit(batch.source).alias("source"))
         elif "member_source_id" in frame.columns:
             frame = frame.join(lookup, on="member_source_id", how="left", maintain_order="left")
-        if entity in ("events", "products") and "source" not in frame.columns:
-            frame = frame.with_columns(pl.lit(batch.source).alias("source"))
-        if entity == "orders" and "source" not in frame.columns:
+        if "source" not in frame.columns and entity in ("members", "products", "orders", "events"):
             frame = frame.with_columns(pl.lit(batch.source).alias("source"))
         out[entity] = frame
     return out

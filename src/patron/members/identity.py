@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
 
 import polars as pl
 from sqlalchemy import insert, select
@@ -11,9 +10,10 @@ from sqlalchemy import insert, select
 from patron.db.engine import OperationalStore
 from patron.members.models import MemberIdentity
 
-__all__ = ["new_member_key", "resolve_member_keys", "source_order"]
+__all__ = ["member_key_of", "new_member_key", "resolve_member_keys", "source_order"]
 
 _CHUNK = 50_000
+_LOOKUP = {"member_source_id": pl.String, "member_key": pl.String}
 
 
 def new_member_key() -> str:
@@ -21,28 +21,36 @@ def new_member_key() -> str:
     return "m" + secrets.token_hex(8)
 
 
-def _existing(store: OperationalStore, source: str) -> dict[str, str]:
+def _existing(store: OperationalStore, source: str) -> pl.DataFrame:
     with store.session() as sess:
         rows = sess.execute(
             select(MemberIdentity.source_id, MemberIdentity.member_key).where(MemberIdentity.source == source)
-        )
-        return {source_id: key for source_id, key in rows}
+        ).all()
+    return pl.DataFrame(rows, schema=_LOOKUP, orient="row")
 
 
-def resolve_member_keys(store: OperationalStore, source: str, source_ids: Iterable[str]) -> dict[str, str]:
-    """Return the member key of every source id, creating keys for new ones.
+def resolve_member_keys(store: OperationalStore, source: str, source_ids: pl.Series) -> pl.DataFrame:
+    """Return ``member_source_id -> member_key`` for every id, creating keys for new ones.
 
     The same (source, source id) always maps to the same key, so re-importing
     a file finds its members again.
     """
     known = _existing(store, source)
-    missing = sorted({sid for sid in source_ids if sid not in known})
-    fresh = [{"member_key": new_member_key(), "source": source, "source_id": sid} for sid in missing]
-    if fresh:
+    wanted = pl.DataFrame(
+        {"member_source_id": source_ids.drop_nulls().unique()}, schema={"member_source_id": pl.String}
+    )
+    missing = wanted.join(known, on="member_source_id", how="anti").sort("member_source_id")
+    if missing.height:
+        keys = [new_member_key() for _ in range(missing.height)]
+        fresh = missing.with_columns(pl.Series("member_key", keys, dtype=pl.String))
+        rows = [
+            {"member_key": key, "source": source, "source_id": sid}
+            for sid, key in fresh.select("member_source_id", "member_key").iter_rows()
+        ]
         with store.session() as sess:
-            for start in range(0, len(fresh), _CHUNK):
-                sess.execute(insert(MemberIdentity), fresh[start : start + _CHUNK])
-        known.update({row["source_id"]: row["member_key"] for row in fresh})
+            for start in range(0, len(rows), _CHUNK):
+                sess.execute(insert(MemberIdentity), rows[start : start + _CHUNK])
+        known = pl.concat([known, fresh.select(known.columns)])
     return known
 
 
@@ -66,3 +74,13 @@ def source_order(store: OperationalStore) -> pl.DataFrame:
     if not parts:
         return pl.DataFrame(schema={"member_key": pl.String, "source": pl.String, "source_rank": pl.Int64})
     return pl.concat(parts).cast({"source_rank": pl.Int64})
+
+
+def member_key_of(store: OperationalStore, source: str, source_id: str) -> str | None:
+    """The member key of one source id, or None if it was never imported."""
+    with store.session() as sess:
+        return sess.scalar(
+            select(MemberIdentity.member_key).where(
+                MemberIdentity.source == source, MemberIdentity.source_id == source_id
+            )
+        )

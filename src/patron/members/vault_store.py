@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from patron.db.engine import OperationalStore
 from patron.members.models import VaultEntry
@@ -26,17 +29,22 @@ def _sealed_row(cipher: FieldCipher, member_key: str, fields: Mapping[str, str |
     return row
 
 
+def _upsert(dialect: str) -> Any:
+    """An INSERT that replaces an existing entry (SQLite and PostgreSQL)."""
+    stmt = sqlite_insert(VaultEntry) if dialect == "sqlite" else pg_insert(VaultEntry)
+    replaced = {name: getattr(stmt.excluded, name) for name in (*PERSONAL_FIELDS, "email_index", "phone_index")}
+    return stmt.on_conflict_do_update(index_elements=["member_key"], set_=replaced)
+
+
 def write_personal(
     store: OperationalStore, cipher: FieldCipher, records: Iterable[tuple[str, Mapping[str, str | None]]]
 ) -> int:
     """Upsert the vault entries of the given members (replace, not merge)."""
     rows = [_sealed_row(cipher, key, fields) for key, fields in records]
+    statement = _upsert(store.dialect)
     with store.session() as sess:
         for start in range(0, len(rows), _CHUNK):
-            chunk = rows[start : start + _CHUNK]
-            keys = [str(r["member_key"]) for r in chunk]
-            sess.execute(delete(VaultEntry).where(VaultEntry.member_key.in_(keys)))
-            sess.execute(insert(VaultEntry), chunk)
+            sess.execute(statement, rows[start : start + _CHUNK])
     return len(rows)
 
 

@@ -164,11 +164,10 @@ class Warehouse:
         stage_name = f"_stage_{name}"
         stage = self._stage(stage_name, rows)
         try:
-            fresh = stage.anti_join(self.table(name), list(NATURAL_KEYS[name]))
-            count = int(fresh.count().execute())
-            if count:
-                self.con.insert(name, fresh)
-            return count
+            target = self.table(name)
+            before = int(target.count().execute())
+            self.con.insert(name, stage.anti_join(target, list(NATURAL_KEYS[name])))
+            return int(target.count().execute()) - before
         finally:
             self._unstage(stage_name)
 
