@@ -165,7 +165,7 @@ def _record(runtime: Runtime, run_id: int, batch: ParsedBatch, inserted: dict[st
             pl.lit(run_id).alias("run_id"), pl.col("field").str.slice(0, 256), pl.col("reason").str.slice(0, 512)
         ).to_dicts()
         for start in range(0, len(rows), _CHUNK):
-            sess.execute(insert(QuarantinedRow), rows[start : start + _CHUNK])
+            sess.connection().execute(insert(QuarantinedRow), rows[start : start + _CHUNK])
             progress.advance(len(rows[start : start + _CHUNK]))
         run = sess.get_one(ImportRun, run_id)
         run.rows_read = batch.rows_read

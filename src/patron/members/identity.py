@@ -47,9 +47,9 @@ def resolve_member_keys(store: OperationalStore, source: str, source_ids: pl.Ser
             {"member_key": key, "source": source, "source_id": sid}
             for sid, key in fresh.select("member_source_id", "member_key").iter_rows()
         ]
-        with store.session() as sess:
+        with store.engine.begin() as conn:
             for start in range(0, len(rows), _CHUNK):
-                sess.execute(insert(MemberIdentity), rows[start : start + _CHUNK])
+                conn.execute(insert(MemberIdentity), rows[start : start + _CHUNK])
         known = pl.concat([known, fresh.select(known.columns)])
     return known
 

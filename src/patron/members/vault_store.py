@@ -42,9 +42,9 @@ def write_personal(
     """Upsert the vault entries of the given members (replace, not merge)."""
     rows = [_sealed_row(cipher, key, fields) for key, fields in records]
     statement = _upsert(store.dialect)
-    with store.session() as sess:
+    with store.engine.begin() as conn:  # a Core connection: plain executemany, no ORM bulk path
         for start in range(0, len(rows), _CHUNK):
-            sess.execute(statement, rows[start : start + _CHUNK])
+            conn.execute(statement, rows[start : start + _CHUNK])
     return len(rows)
 
 

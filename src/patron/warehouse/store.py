@@ -60,7 +60,9 @@ class Warehouse:
             elif not self.path.exists():
                 raise StoreError("the warehouse does not exist yet: run `patron init`")
             try:
-                return ibis.duckdb.connect(str(self.path), read_only=self.read_only, **duckdb_config())
+                con = ibis.duckdb.connect(str(self.path), read_only=self.read_only, **duckdb_config())
+                con.con.execute("SET enable_progress_bar = false")
+                return con
             except Exception as exc:  # duckdb.IOException: file locked by another process
                 self._release_lock()
                 if "lock" in str(exc).lower():
