@@ -1,0 +1,73 @@
+"""Shared helpers of the benchmark scripts."""
+
+from __future__ import annotations
+
+import platform
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def machine() -> str:
+    cpu = "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kib / 2**20:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    import os
+
+    return f"{os.cpu_count()} cores ({cpu}), {mem} RAM, Python {platform.python_version()}"
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(fn: Callable[[], T]) -> tuple[T, float]:
+    began = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - began
+
+
+def best_of(runs: int, fn: Callable[[], T]) -> tuple[T, float]:
+    """Run ``fn`` ``runs`` times; return the last value and the fastest time."""
+    best = float("inf")
+    value: T | None = None
+    for _ in range(runs):
+        value, seconds = timed(fn)
+        best = min(best, seconds)
+    assert value is not None
+    return value, best
+
+
+@contextmanager
+def section(title: str) -> Iterator[None]:
+    print(f"\n== {title}", flush=True)
+    yield
+
+
+def command_seconds(args: list[str], env: dict[str, str]) -> float:
+    began = time.perf_counter()
+    subprocess.run(args, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - began
+
+
+def python() -> str:
+    return sys.executable
