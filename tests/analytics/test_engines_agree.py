@@ -9,7 +9,7 @@ import ibis
 import pytest
 
 from patron.analytics.kpi import kpi_table
-from patron.analytics.rfm import rfm_profiles
+from patron.analytics.rfm import order_values, rfm_profiles
 from patron.runtime import Runtime
 from tests.conftest import PG_URL
 
@@ -35,11 +35,13 @@ def test_rfm_and_kpis_equal_on_duckdb_and_postgres(retail: Runtime, postgres: ib
             # Fresh tables have no statistics; without them the planner picks nested loops.
             postgres.raw_sql(f"ANALYZE wh_{name}").close()
         duck = {name: warehouse.table(name) for name in TABLES}
-        duck_rfm = rfm_profiles(duck["orders"], duck["order_lines"], duck["member_order"], AS_OF).to_polars()
+        with rfm_profiles(duck["orders"], order_values(duck["order_lines"]), duck["member_order"], AS_OF) as rfm:
+            duck_rfm = rfm.to_polars()
         duck_kpi = kpi_table(duck["orders"], date(2010, 12, 1), date(2011, 12, 10), "week").to_polars()
     pg = {name: postgres.table(f"wh_{name}") for name in TABLES}
 
-    pg_rfm = rfm_profiles(pg["orders"], pg["order_lines"], pg["member_order"], AS_OF).to_polars()
+    with rfm_profiles(pg["orders"], order_values(pg["order_lines"]), pg["member_order"], AS_OF) as rfm:
+        pg_rfm = rfm.to_polars()
     pg_kpi = kpi_table(pg["orders"], date(2010, 12, 1), date(2011, 12, 10), "week").to_polars()
 
     columns = ["member_key", "recency_days", "frequency", "r_score", "f_score", "m_score", "segment"]

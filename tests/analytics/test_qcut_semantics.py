@@ -10,7 +10,7 @@ import pyarrow as pa
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from patron.analytics.rfm import rfm_profiles
+from patron.analytics.rfm import order_values, rfm_profiles
 
 AS_OF = datetime(2024, 1, 1)
 
@@ -61,7 +61,8 @@ def test_scores_equal_pandas_qcut(rows: list[tuple[int, int, float]]) -> None:
     con = ibis.duckdb.connect()
     orders, lines, order = _tables(con, freqs, recencies, spend)
 
-    ours = con.execute(rfm_profiles(orders, lines, order, AS_OF)).sort_values("member_key").reset_index(drop=True)
+    with rfm_profiles(orders, order_values(lines), order, AS_OF) as profiles:
+        ours = con.execute(profiles).sort_values("member_key").reset_index(drop=True)
 
     frame = ours[["member_key", "recency_days", "frequency", "monetary"]].copy()
     frame["rank_key"] = [len(freqs) - int(k[1:]) for k in frame["member_key"]]  # the source order

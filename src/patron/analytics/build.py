@@ -13,7 +13,7 @@ from typing import Any
 
 from patron.analytics.artefacts import publish
 from patron.analytics.models import BuildRun
-from patron.analytics.rfm import SEGMENTS, rfm_profiles
+from patron.analytics.rfm import SEGMENTS, order_values, rfm_profiles
 from patron.analytics.schemas import BuildRead, SegmentRead
 from patron.db.base import utcnow
 from patron.errors import ValidationError
@@ -80,29 +80,18 @@ def build_profiles(
 def _build(
     runtime: Runtime, warehouse: Warehouse, run_id: int, as_of: date | None, progress: Progress
 ) -> dict[str, Any]:
-    progress.stage("profiles", 4)
+    progress.stage("profiles", 3)
     as_of = as_of or default_as_of(warehouse)
     as_of_ts = datetime.combine(as_of, dtime())
     orders, lines = warehouse.table("orders"), warehouse.table("order_lines")
-    profiles = rfm_profiles(orders, lines, warehouse.table("member_order"), as_of_ts)
-    warehouse.con.create_table("profiles", profiles, overwrite=True)
-    progress.advance()
+    with order_values(lines).cache() as values:  # one pass over the lines serves RFM and the order facts
+        with rfm_profiles(orders, values, warehouse.table("member_order"), as_of_ts) as profiles:
+            warehouse.con.create_table("profiles", profiles, overwrite=True)
+        progress.advance()
+        _export(warehouse, orders, values, build_dir := _build_dir(runtime, run_id), as_of_ts)
+        progress.advance()
     root = runtime.settings.artefact_dir
-    build_dir = root / f"build-{run_id}"
-    build_dir.mkdir(parents=True, exist_ok=True)
-    stored = warehouse.table("profiles")
-    members = warehouse.table("members")
-    enriched = stored.left_join(members, "member_key").select(
-        stored, members.source, members.region, members.gender, members.channel, members.signup_at
-    )
-    enriched.order_by("member_key").to_parquet(build_dir / "profiles.parquet")
-    progress.advance()
-    line_counts = lines.group_by("order_key").aggregate(lines=lines.count())
-    order_facts = orders.filter(orders.ordered_at < as_of_ts).left_join(line_counts, "order_key")
-    order_facts = order_facts.select(orders, lines=line_counts.lines.fill_null(0))
-    order_facts.order_by(["member_key", "ordered_at"]).to_parquet(build_dir / "orders.parquet")
-    progress.advance()
-    segments = _segment_summary(stored)
+    segments = _segment_summary(warehouse.table("profiles"))
     (build_dir / "segments.json").write_text(json.dumps([s.model_dump() for s in segments]))
     total = sum(s.members for s in segments)
     manifest = {"build_id": run_id, "as_of": str(as_of), "built_at": utcnow().isoformat(), "members": total}
@@ -110,6 +99,24 @@ def _build(
     progress.advance()
     log.info("build finished", extra={"build_id": run_id, "members": total})
     return {"as_of": as_of, "artefact_dir": str(build_dir), "members": total}
+
+
+def _build_dir(runtime: Runtime, run_id: int) -> Path:
+    build_dir = runtime.settings.artefact_dir / f"build-{run_id}"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    return build_dir
+
+
+def _export(warehouse: Warehouse, orders: Any, values: Any, build_dir: Path, as_of_ts: datetime) -> None:
+    """Write the Parquet artefacts serving reads: profiles and order facts, sorted by member."""
+    stored, members = warehouse.table("profiles"), warehouse.table("members")
+    enriched = stored.left_join(members, "member_key").select(
+        stored, members.source, members.region, members.gender, members.channel, members.signup_at
+    )
+    enriched.order_by("member_key").to_parquet(build_dir / "profiles.parquet")
+    facts = orders.filter(orders.ordered_at < as_of_ts).left_join(values, "order_key")
+    facts = facts.select(orders, lines=values.lines.fill_null(0))
+    facts.order_by("member_key").to_parquet(build_dir / "orders.parquet")  # row groups by member: fast look-ups
 
 
 def _segment_summary(profiles: Any) -> list[SegmentRead]:

@@ -14,12 +14,14 @@ Definitions (identical to the reference values shipped with the data sets):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 import ibis
 import ibis.expr.types as ir
 
-__all__ = ["QUANTILES", "SEGMENTS", "rfm_profiles", "score_edges", "segment_of"]
+__all__ = ["QUANTILES", "SEGMENTS", "order_values", "rfm_profiles", "score_edges", "segment_of"]
 
 QUANTILES = (0.2, 0.4, 0.6, 0.8)
 
@@ -38,18 +40,23 @@ SEGMENTS: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...] = (
 )
 
 
-def _raw_rfm(orders: ir.Table, lines: ir.Table, member_order: ir.Table, as_of: datetime) -> ir.Table:
+def order_values(lines: ir.Table) -> ir.Table:
+    """Per order: the amount of its lines that were not returned, and its line count."""
+    return lines.group_by("order_key").aggregate(
+        value=lines.amount.sum(where=~lines.returned).fill_null(0.0), lines=lines.count()
+    )
+
+
+def _raw_rfm(orders: ir.Table, values: ir.Table, member_order: ir.Table, as_of: datetime) -> ir.Table:
     done = orders.filter((orders.status == "completed") & orders.member_key.notnull())
-    kept = lines.filter(~lines.returned)
-    value = kept.group_by("order_key").aggregate(value=kept.amount.sum())
-    joined = done.left_join(value, "order_key").select(
-        done.member_key, done.order_key, done.ordered_at, value=value.value.fill_null(0.0)
+    joined = done.left_join(values, "order_key").select(
+        done.member_key, done.order_key, done.ordered_at, value=values.value.fill_null(0.0)
     )
     as_of_seconds = ibis.literal(as_of).epoch_seconds()
     per_member = joined.group_by("member_key").aggregate(
         first_order_at=joined.ordered_at.min(),
         last_order_at=joined.ordered_at.max(),
-        frequency=joined.order_key.nunique(),
+        frequency=joined.count(),  # order keys are unique (natural key), so no DISTINCT needed
         monetary=joined.value.sum(),
     )
     per_member = per_member.mutate(
@@ -109,22 +116,29 @@ def segment_of(r: ir.IntegerValue, f: ir.IntegerValue) -> ir.StringValue:
     return ibis.cases(*branches, else_=ibis.null(str)).cast("string")
 
 
-def rfm_profiles(orders: ir.Table, lines: ir.Table, member_order: ir.Table, as_of: datetime) -> ir.Table:
-    """Per-member recency, frequency, monetary, scores and segment."""
-    raw = _raw_rfm(orders, lines, member_order, as_of).cache()  # scanned four times below
+@contextmanager
+def rfm_profiles(orders: ir.Table, values: ir.Table, member_order: ir.Table, as_of: datetime) -> Iterator[ir.Table]:
+    """Per-member recency, frequency, monetary, scores and segment.
+
+    ``values`` is :func:`order_values` of the order lines. A context manager:
+    the per-member figures are materialised once (they are scanned four
+    times) and released on exit, so use the result inside the ``with``.
+    """
+    with _raw_rfm(orders, values, member_order, as_of).cache() as raw:
+        yield _scored(raw)
+
+
+def _scored(raw: ir.Table) -> ir.Table:
     edges = score_edges(raw)
-    if not edges:
-        return raw.mutate(
-            r_score=ibis.literal(None, "int8"),
-            f_score=ibis.literal(None, "int8"),
-            m_score=ibis.literal(None, "int8"),
-            segment=ibis.literal(None, "string"),
-        ).limit(0)
-    scored = raw.mutate(
-        r_score=(6 - _bin(raw.recency_days, edges["r"])).cast("int8"),
-        f_score=_bin(raw.frequency_rank, edges["f"]),
-        m_score=_bin(raw.monetary, edges["m"]),
-    )
+    if edges:
+        scored = raw.mutate(
+            r_score=(6 - _bin(raw.recency_days, edges["r"])).cast("int8"),
+            f_score=_bin(raw.frequency_rank, edges["f"]),
+            m_score=_bin(raw.monetary, edges["m"]),
+        )
+    else:  # no member has an order: an empty table of the same shape
+        none = ibis.literal(None, "int8")
+        scored = raw.mutate(r_score=none, f_score=none, m_score=none)
     return scored.mutate(segment=segment_of(scored.r_score, scored.f_score)).select(
         "member_key",
         "recency_days",
