@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from datetime import date, datetime
 
 import ibis
@@ -20,12 +21,14 @@ TABLES = ("orders", "order_lines", "member_order")
 
 
 @pytest.fixture
-def postgres() -> ibis.BaseBackend:
+def postgres() -> Iterator[ibis.BaseBackend]:
     if not PG_URL:
         if os.environ.get("PATRON_REQUIRE_POSTGRES"):
             pytest.fail("PATRON_TEST_DATABASE_URL is not set")
         pytest.skip("PATRON_TEST_DATABASE_URL is not set")
-    return ibis.connect(PG_URL)
+    con = ibis.connect(PG_URL)
+    yield con
+    con.disconnect()
 
 
 def test_rfm_and_kpis_equal_on_duckdb_and_postgres(retail: Runtime, postgres: ibis.BaseBackend) -> None:
