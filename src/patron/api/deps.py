@@ -48,7 +48,12 @@ Caller = Annotated[Principal, Depends(current_principal)]
 
 
 def require(permission: Permission) -> Callable[[Principal], Principal]:
-    """Dependency factory: the caller must hold ``permission``."""
+    """Dependency factory: the caller must hold ``permission``.
+
+    Declare it before other dependencies such as ``Reader``: FastAPI resolves
+    them in order, and an anonymous caller must get 401 before anything else
+    (a missing build, say) is looked up.
+    """
 
     def check(principal: Caller) -> Principal:
         if not allowed(principal.role, permission, principal.scopes):

@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import getpass
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
 from patron.audit.service import record
-from patron.cli.common import fail_on_error, open_runtime, print_json
+from patron.cli.common import err_console, fail_on_error, open_runtime, print_json
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError as PydanticError
 
 __all__ = ["api_keys", "operators"]
 
 console = Console()
 operators = typer.Typer(help="Console and API users.", no_args_is_help=True)
 api_keys = typer.Typer(help="Machine credentials with a role and scopes.", no_args_is_help=True)
+
+
+def _invalid(exc: PydanticError) -> NoReturn:
+    """Report the first invalid field on stderr, like every other CLI error, and exit 1."""
+    first = exc.errors()[0]
+    err_console.print(f"[red]error ({'.'.join(map(str, first['loc']))}):[/red] {first['msg']}")
+    raise typer.Exit(1) from None
 
 
 @operators.command("create")
@@ -38,9 +48,7 @@ def create(
         try:
             data = OperatorCreate(username=username, password=password, role=role)
         except PydanticError as exc:
-            first = exc.errors()[0]
-            console.print(f"[red]error ({'.'.join(map(str, first['loc']))}):[/red] {first['msg']}")
-            raise typer.Exit(1) from None
+            _invalid(exc)
         created = create_operator(runtime.store, data)
         record(runtime.store, f"cli:{getpass.getuser()}", "operator.create", f"operator:{created.id}")
         console.print(f"operator [bold]{created.username}[/bold] ({created.role}) created")
@@ -69,8 +77,10 @@ def create_key(
                 scopes=scope,
                 expires_at=datetime.fromisoformat(expires) if expires else None,
             )
-        except (PydanticError, ValueError) as exc:
-            console.print(f"[red]error:[/red] {exc}")
+        except PydanticError as exc:
+            _invalid(exc)
+        except ValueError as exc:  # the expiry is not an ISO date-time
+            err_console.print(f"[red]error (expires):[/red] {exc}")
             raise typer.Exit(1) from None
         created = create_api_key(runtime.store, data, None)
         record(runtime.store, f"cli:{getpass.getuser()}", "api_key.create", f"api_key:{created.id}")

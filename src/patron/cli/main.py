@@ -12,7 +12,7 @@ from rich.table import Table
 from patron import __version__
 from patron.audit.service import record
 from patron.cli import admin, data, demo
-from patron.cli.common import fail_on_error, open_runtime, print_json
+from patron.cli.common import close_runtimes, fail_on_error, open_runtime, print_json
 from patron.errors import StoreError, WarehouseBusyError
 
 app = typer.Typer(
@@ -40,11 +40,13 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
     """Patron: member intelligence and precision marketing for e-commerce."""
+    ctx.call_on_close(close_runtimes)
 
 
 @app.command()

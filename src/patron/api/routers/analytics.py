@@ -17,14 +17,14 @@ router = APIRouter(tags=["analytics"])
 
 
 @router.get("/segments", summary="Members per RFM segment", response_model=SegmentSummary)
-def segments(reader: Reader, _caller: Annotated[Principal, Depends(require("segments:read"))]) -> SegmentSummary:
+def segments(_caller: Annotated[Principal, Depends(require("segments:read"))], reader: Reader) -> SegmentSummary:
     return segment_summary(reader)
 
 
 @router.get("/kpis", summary="GMV, orders, buyers, AOV, repurchase, new vs returning", response_model=KpiReport)
 def kpis(
-    reader: Reader,
     _caller: Annotated[Principal, Depends(require("kpis:read"))],
+    reader: Reader,
     start: date | None = None,
     end: date | None = None,
     granularity: Granularity = "month",

@@ -20,8 +20,8 @@ Sort = Literal["monetary", "frequency", "recency_days", "last_order_at", "member
 @router.get("", summary="Search and list members", response_model=MemberPage)
 def members(
     runtime: Rt,
-    reader: Reader,
     _caller: Annotated[Principal, Depends(require("members:read"))],
+    reader: Reader,
     q: Annotated[str, Query(max_length=200, description="member key, source customer id or e-mail")] = "",
     segment: SegmentName | None = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
@@ -38,8 +38,8 @@ def members(
 def member(
     request: Request,
     runtime: Rt,
-    reader: Reader,
     caller: Annotated[Principal, Depends(require("members:read"))],
+    reader: Reader,
     member_key: Annotated[str, Path(pattern=r"^m[0-9a-f]{16}$")],
 ) -> MemberView:
     personal = allowed(caller.role, "members:personal", caller.scopes)
