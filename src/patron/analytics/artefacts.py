@@ -18,7 +18,7 @@ from typing import Any
 import ibis
 
 from patron.errors import NotFoundError
-from patron.warehouse.store import duckdb_config
+from patron.warehouse.store import connect_duckdb
 
 __all__ = ["ARTEFACT_TABLES", "BuildReader", "current_manifest", "publish", "reader_for"]
 
@@ -62,7 +62,7 @@ class BuildReader:
 
 
 def _open(manifest: dict[str, Any]) -> BuildReader:
-    con = ibis.duckdb.connect(**duckdb_config())
+    con = connect_duckdb()
     for name in ARTEFACT_TABLES:
         con.read_parquet(Path(manifest["path"]) / f"{name}.parquet", table_name=name)
     return BuildReader(manifest=manifest, con=con)

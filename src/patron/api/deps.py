@@ -37,9 +37,11 @@ def current_principal(request: Request, runtime: Rt) -> Principal:
         token = auth[7:].strip()
         if token.startswith("pk_"):
             return resolve_api_key(runtime.store, token)
+        request.state.session_token = token
         return resolve_session(runtime.store, runtime.settings, token)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
+        request.state.session_token = cookie  # logout revokes the session that identified the caller
         return resolve_session(runtime.store, runtime.settings, cookie)
     raise AuthenticationError("sign in or send an API key")
 

@@ -166,7 +166,7 @@ def login(
         max_age=runtime.settings.session_absolute_hours * 3600,
     )
     set_csrf_cookie(response, runtime, new_nonce())  # a fresh token for the signed-in session
-    audit(request, runtime, principal.label, "auth.login", channel="console")
+    audit(request, runtime, principal.label, "auth.login", f"operator:{principal.id}", channel="console")
     return response
 
 
@@ -180,7 +180,7 @@ def logout(request: Request, runtime: Rt, csrf_token: Annotated[str, Form(alias=
     response = _redirect("/login?signed_out=1")
     response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax", secure=runtime.settings.secure_cookies)
     if principal is not None:
-        audit(request, runtime, principal.label, "auth.logout", channel="console")
+        audit(request, runtime, principal.label, "auth.logout", f"operator:{principal.id}", channel="console")
     return response
 
 

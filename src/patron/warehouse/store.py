@@ -24,9 +24,16 @@ from ibis.backends.duckdb import Backend as DuckDBBackend
 from patron.errors import StoreError, WarehouseBusyError
 from patron.warehouse.schema import NATURAL_KEYS, TABLES
 
-__all__ = ["Warehouse", "duckdb_config"]
+__all__ = ["Warehouse", "connect_duckdb", "duckdb_config"]
 
 log = logging.getLogger(__name__)
+
+
+def connect_duckdb(path: str = ":memory:", *, read_only: bool = False) -> Any:
+    """An Ibis DuckDB connection with Patron's settings (no downloads, no progress bar)."""
+    con = ibis.duckdb.connect(path, read_only=read_only, **duckdb_config())
+    con.con.execute("SET enable_progress_bar = false")
+    return con
 
 
 def duckdb_config() -> dict[str, Any]:
@@ -60,9 +67,7 @@ class Warehouse:
             elif not self.path.exists():
                 raise StoreError("the warehouse does not exist yet: run `patron init`")
             try:
-                con = ibis.duckdb.connect(str(self.path), read_only=self.read_only, **duckdb_config())
-                con.con.execute("SET enable_progress_bar = false")
-                return con
+                return connect_duckdb(str(self.path), read_only=self.read_only)
             except Exception as exc:  # duckdb.IOException: file locked by another process
                 self._release_lock()
                 if "lock" in str(exc).lower():

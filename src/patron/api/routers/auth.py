@@ -30,17 +30,17 @@ def login(body: LoginRequest, request: Request, response: Response, runtime: Rt)
         secure=runtime.settings.secure_cookies,
         max_age=runtime.settings.session_absolute_hours * 3600,
     )
-    audit(request, runtime, principal.label, "auth.login")
+    audit(request, runtime, principal.label, "auth.login", f"operator:{principal.id}")
     return {"username": principal.name, "role": principal.role, "token": token}
 
 
 @router.post("/logout", summary="End the current session")
 def logout(request: Request, response: Response, runtime: Rt, caller: Caller) -> dict[str, str]:
-    token = request.cookies.get(SESSION_COOKIE) or request.headers.get("authorization", "")[7:].strip()
+    token: str | None = getattr(request.state, "session_token", None)
     if token:
         revoke_session(runtime.store, token)
     response.delete_cookie(SESSION_COOKIE)
-    audit(request, runtime, caller.label, "auth.logout")
+    audit(request, runtime, caller.label, "auth.logout", f"{caller.kind}:{caller.id}")
     return {"status": "signed out"}
 
 
