@@ -57,10 +57,14 @@ def pandas_import(out: Path) -> int:
         customer=("CustomerID", "first"), ordered_at=("InvoiceDate", "min"), amount=("amount", "sum")
     )
     orders["status"] = orders.index.to_series().str.startswith("C").map({True: "cancelled", False: "completed"})
-    members = good.dropna(subset=["CustomerID"]).groupby("CustomerID").agg(
-        signup_at=("InvoiceDate", "min"), region=("Country", "last")
+    members = (
+        good.dropna(subset=["CustomerID"])
+        .groupby("CustomerID")
+        .agg(signup_at=("InvoiceDate", "min"), region=("Country", "last"))
     )
-    products = good.groupby("StockCode").agg(title=("Description", lambda s: s.mode().iloc[0] if len(s.mode()) else None))
+    products = good.groupby("StockCode").agg(
+        title=("Description", lambda s: s.mode().iloc[0] if len(s.mode()) else None)
+    )
     good.to_parquet(out / "order_lines.parquet")
     orders.to_parquet(out / "orders.parquet")
     members.to_parquet(out / "members.parquet")
@@ -88,8 +92,10 @@ def main() -> int:
             cli_s = command_seconds([patron, "import", "online-retail", str(FILE), "--json"], env)
             print(f"{cli_s:.2f} s")
         assert patron_rows == pandas_rows, "both must keep the same rows"
-        print(f"\nRESULT import: patron {patron_s:.2f} s, pandas {pandas_s:.2f} s, ratio pandas/patron "
-              f"{pandas_s / patron_s:.2f}x; CLI end to end {cli_s:.2f} s")
+        print(
+            f"\nRESULT import: patron {patron_s:.2f} s, pandas {pandas_s:.2f} s, ratio pandas/patron "
+            f"{pandas_s / patron_s:.2f}x; CLI end to end {cli_s:.2f} s"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -40,7 +40,6 @@ def prepare(home: Path, members: int, seed: int) -> None:
     runtime.store.migrate()
     batch, gen_s = timed(lambda: generate_shop(members, seed))
     run, persist_s = timed(lambda: import_batch(runtime, "demo", "demo", lambda: batch))
-    del batch
     size = sum(p.stat().st_size for p in home.rglob("*") if p.is_file()) / 2**20
     print(f"generate {gen_s:.1f} s, import {persist_s:.1f} s, data directory {size:,.0f} MiB; {run.entities}")
     with runtime.warehouse() as warehouse:
@@ -137,8 +136,10 @@ def main() -> int:
         theirs, pandas_s = best_of(1, lambda: pandas_rfm(args.home))
         print(f"{pandas_s:.2f} s")
     assert ours == theirs, f"segment counts differ:\n{ours}\n{theirs}"
-    print(f"\nRESULT rfm+kpis: patron {patron_s:.2f} s, pandas {pandas_s:.2f} s, "
-          f"speed-up {pandas_s / patron_s:.1f}x; segments equal; peak RSS {peak_rss_mib():,.0f} MiB")
+    print(
+        f"\nRESULT rfm+kpis: patron {patron_s:.2f} s, pandas {pandas_s:.2f} s, "
+        f"speed-up {pandas_s / patron_s:.1f}x; segments equal; peak RSS {peak_rss_mib():,.0f} MiB"
+    )
     return 0
 
 

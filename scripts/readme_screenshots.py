@@ -1,5 +1,7 @@
 """Take the README's console screenshots from a running Patron (e.g. `make demo`).
 
+Usage::
+
     .venv/bin/python scripts/readme_screenshots.py --url http://127.0.0.1:8000 --user demo --password ...
 """
 
@@ -11,8 +13,14 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "images"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def main() -> int:
