@@ -47,3 +47,26 @@ def test_online_retail_quarantine_names_row_field_and_reason(runtime: Runtime) -
     assert ("Quantity", "negative quantity outside a cancellation invoice (stock write-off)") in reasons
     first = page.items[0]
     assert first.row_number > 0 and '"InvoiceNo"' in first.raw
+
+
+def test_a_key_repeated_within_one_batch_is_imported_once(runtime: Runtime) -> None:
+    import polars as pl
+
+    from patron.ingest.contract import QUARANTINE_SCHEMA, ParsedBatch
+    from patron.ingest.service import import_batch
+
+    products = pl.DataFrame({"product_key": ["s:p1", "s:p1", "s:p2"], "title": ["first", "second", "other"]})
+    batch = ParsedBatch(
+        source="s",
+        rows_read=3,
+        primary="products",
+        quarantine=pl.DataFrame(schema=QUARANTINE_SCHEMA),
+        products=products,
+    )
+
+    run = import_batch(runtime, "test", "inline", lambda: batch)
+
+    assert (run.rows_imported, run.rows_duplicate) == (2, 1)
+    with runtime.warehouse() as warehouse:
+        titles = warehouse.table("products").to_polars().sort("product_key")["title"].to_list()
+    assert titles == ["first", "other"]

@@ -38,7 +38,10 @@ def _load_mapping(path: Path | None) -> dict[str, Any] | None:
 
 def import_file(
     fmt: Annotated[str, typer.Argument(metavar="FORMAT", help="online-retail, cdnow, taobao or generic.")],
-    path: Annotated[Path, typer.Argument(help="The file to import (CSV, CSV.gz or Parquet).")],
+    path: Annotated[
+        Path,
+        typer.Argument(help="The file to import: CSV or CSV.gz, Parquet (generic), CDNOW's whitespace-separated log."),
+    ],
     mapping: Annotated[
         Path | None, typer.Option("--mapping", help="Mapping file (YAML or JSON), for the generic format.")
     ] = None,

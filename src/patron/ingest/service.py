@@ -22,7 +22,7 @@ from patron.members.vault import PERSONAL_FIELDS
 from patron.members.vault_store import write_personal
 from patron.progress import NullProgress, Progress
 from patron.runtime import Runtime
-from patron.warehouse.schema import TABLES
+from patron.warehouse.schema import NATURAL_KEYS, TABLES
 
 __all__ = ["import_batch", "list_imports", "quarantine_page", "run_import"]
 
@@ -100,7 +100,9 @@ def _persist(runtime: Runtime, batch: ParsedBatch, progress: Progress) -> dict[s
             for entity in _ENTITY_ORDER:
                 frame = frames.get(entity)
                 if frame is not None:
-                    inserted[entity] = warehouse.insert_new(entity, _conform(entity, frame).to_arrow())
+                    # A key repeated within the batch counts once (then as a duplicate), never twice.
+                    unique = frame.unique(subset=list(NATURAL_KEYS[entity]), keep="first", maintain_order=True)
+                    inserted[entity] = warehouse.insert_new(entity, _conform(entity, unique).to_arrow())
                 progress.advance()
             warehouse.replace("member_order", source_order(runtime.store).to_arrow())
             progress.advance()
