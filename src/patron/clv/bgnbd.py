@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1  # type: ignore[import-untyped]
 
 from patron.clv.schemas import BgNbdParams, FloatArray, ModelFit, maximise_log_likelihood
 from patron.clv.summary import CustomerSummary
@@ -45,19 +45,25 @@ def _count_terms(r: float, alpha: float, a: float, b: float, x: FloatArray) -> t
 
 
 def _timing_terms(
-    r: float, alpha: float, a: float, b: float, x: FloatArray, t_x: FloatArray, T: FloatArray  # noqa: N803
+    r: float,
+    alpha: float,
+    a: float,
+    b: float,
+    x: FloatArray,
+    t_x: FloatArray,
+    age: FloatArray,
 ) -> tuple[FloatArray, FloatArray]:
     """ln[(alpha+T)^-(r+x) + [x>0] a/(b+x-1) (alpha+t_x)^-(r+x)], with the gradient in (r, alpha, a, b)."""
     repeat = x > 0
     b_x_1 = b + np.maximum(x - 1.0, 0.0)
-    log_at_T, log_at_t_x = np.log(alpha + T), np.log(alpha + t_x)
+    log_at_age, log_at_t_x = np.log(alpha + age), np.log(alpha + t_x)
     # log odds of "dropped out right after the last purchase" against "still alive"; masked for x = 0
-    odds = np.log(a) - np.log(b_x_1) + (r + x) * (log_at_T - log_at_t_x)
+    odds = np.log(a) - np.log(b_x_1) + (r + x) * (log_at_age - log_at_t_x)
     softplus = np.maximum(odds, 0.0) + np.log1p(np.exp(-np.abs(odds)))
-    value = -(r + x) * log_at_T + softplus * repeat
+    value = -(r + x) * log_at_age + softplus * repeat
     w = expit(odds) * repeat  # posterior share of the dropped-out branch
-    d_r = -(1 - w) * log_at_T - w * log_at_t_x
-    d_alpha = -(r + x) * ((1 - w) / (alpha + T) + w / (alpha + t_x))
+    d_r = -(1 - w) * log_at_age - w * log_at_t_x
+    d_alpha = -(r + x) * ((1 - w) / (alpha + age) + w / (alpha + t_x))
     return value, np.stack([d_r, d_alpha, w / a, -w / b_x_1])
 
 
@@ -99,6 +105,7 @@ def _objective(columns: Sequence[FloatArray], weights: FloatArray) -> Callable[[
 
 def fit(summary: CustomerSummary, *, initial: BgNbdParams | None = None) -> ModelFit[BgNbdParams]:
     """Maximum-likelihood BG/NBD fit (L-BFGS-B on log-parameters, analytic gradient)."""
+    summary.require_repeat_customers()
     start = _START if initial is None else (initial.r, initial.alpha, initial.a, initial.b)
     columns = [summary.frequency, summary.recency, summary.T]
     values, ll, convergence = maximise_log_likelihood(_objective, start, columns, jac=True)
@@ -112,7 +119,7 @@ def probability_alive(
     recency: npt.ArrayLike,
     T: npt.ArrayLike,  # noqa: N803
 ) -> FloatArray:
-    r"""P(active at T | x, t_x, T) (FHL 2005, eq. 11).
+    r"""P(active at T | x, t_x, T) (Fader, Hardie & Lee, "Computing P(alive) using the BG/NBD model").
 
     .. math::
         P = \left[1 + \delta_{x>0} \frac{a}{b+x-1}
@@ -144,7 +151,7 @@ def conditional_expected_purchases(
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     log_power = (r + x) * np.log((alpha + age) / (alpha + age + horizon))
     bracket = 1.0 - np.exp(log_power) * hyp2f1(r + x, b + x, a + b + x - 1.0, horizon / (alpha + age + horizon))
-    return (a + b + x - 1.0) / (a - 1.0) * bracket * probability_alive(params, x, t_x, age)
+    return np.asarray((a + b + x - 1.0) / (a - 1.0) * bracket * probability_alive(params, x, t_x, age))
 
 
 def expected_purchases(params: BgNbdParams, t: npt.ArrayLike) -> FloatArray:
@@ -157,7 +164,8 @@ def expected_purchases(params: BgNbdParams, t: npt.ArrayLike) -> FloatArray:
     horizon = np.asarray(t, dtype=np.float64)
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     power = (alpha / (alpha + horizon)) ** r
-    return (a + b - 1.0) / (a - 1.0) * (1.0 - power * hyp2f1(r, b, a + b - 1.0, horizon / (alpha + horizon)))
+    bracket = 1.0 - power * hyp2f1(r, b, a + b - 1.0, horizon / (alpha + horizon))
+    return np.asarray((a + b - 1.0) / (a - 1.0) * bracket, dtype=np.float64)
 
 
 def simulate(params: BgNbdParams, T: npt.ArrayLike, rng: np.random.Generator) -> CustomerSummary:  # noqa: N803

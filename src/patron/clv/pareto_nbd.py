@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import expit, gammaln, hyp2f1
+from scipy.special import expit, gammaln, hyp2f1  # type: ignore[import-untyped]
 
 from patron.clv.schemas import FloatArray, ModelFit, ParetoNbdParams, maximise_log_likelihood
 from patron.clv.summary import CustomerSummary
@@ -35,36 +35,50 @@ def _floats(*values: npt.ArrayLike) -> list[FloatArray]:
     return [np.asarray(v, dtype=np.float64) for v in np.broadcast_arrays(*values)]
 
 
-def _log_a0(r: float, alpha: float, s: float, beta: float, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:  # noqa: N803
-    r"""ln A_0, choosing the hypergeometric branch by alpha >= beta so that its argument lies in [0, 1).
+def _log_tail(r: float, alpha: float, s: float, beta: float, x: npt.ArrayLike, t: npt.ArrayLike) -> FloatArray:
+    """The log of 2F1(r+s+x, b'; r+s+x+1; |alpha-beta| / (m+t)) / (m+t)^(r+s+x), one of the two terms of A_0."""
+    count, at = np.asarray(x, dtype=np.float64), np.asarray(t, dtype=np.float64)
+    rsx = r + s + count
+    top, shape = (alpha, s + 1.0) if alpha >= beta else (beta, r + count)
+    hypergeometric = np.asarray(hyp2f1(rsx, shape, rsx + 1.0, abs(alpha - beta) / (top + at)), dtype=np.float64)
+    return np.asarray(np.log(hypergeometric) - rsx * np.log(top + at), dtype=np.float64)
+
+
+def _log_a0(log_at_t_x: FloatArray, log_at_age: FloatArray) -> FloatArray:
+    r"""The log of A_0 from its two terms; the hypergeometric branch follows alpha >= beta so that z lies in [0, 1).
 
     .. math::
         A_0 = \frac{{}_2F_1(r+s+x, b'; r+s+x+1; \frac{|\alpha-\beta|}{m+t_x})}{(m+t_x)^{r+s+x}}
             - \frac{{}_2F_1(r+s+x, b'; r+s+x+1; \frac{|\alpha-\beta|}{m+T})}{(m+T)^{r+s+x}}
 
-    with (m, b') = (alpha, s+1) if alpha >= beta, else (beta, r+x). Both terms are handled in logs; A_0 = 0
-    (ln A_0 = -inf) when t_x = T.
+    with (m, b') = (alpha, s+1) if alpha >= beta, else (beta, r+x). A_0 = 0 (ln A_0 = -inf) when t_x = T.
     """
-    rsx = r + s + x
-    top, shape = (alpha, s + 1.0) if alpha >= beta else (beta, r + x)
-    gap = abs(alpha - beta)
-    log_at_t_x = np.log(hyp2f1(rsx, shape, rsx + 1.0, gap / (top + t_x))) - rsx * np.log(top + t_x)
-    log_at_T = np.log(hyp2f1(rsx, shape, rsx + 1.0, gap / (top + T))) - rsx * np.log(top + T)
-    ratio = np.exp(np.minimum(log_at_T - log_at_t_x, 0.0))  # <= 1 in exact arithmetic
+    ratio = np.exp(np.minimum(log_at_age - log_at_t_x, 0.0))  # <= 1 in exact arithmetic
     with np.errstate(divide="ignore"):  # ratio == 1 exactly when t_x == T: A_0 = 0 is intended
-        return log_at_t_x + np.log1p(-ratio)
+        return np.asarray(log_at_t_x + np.log1p(-ratio))
 
 
 def _timing_terms(
-    r: float, alpha: float, s: float, beta: float, x: FloatArray, t_x: FloatArray, T: FloatArray  # noqa: N803
+    r: float,
+    alpha: float,
+    s: float,
+    beta: float,
+    x: FloatArray,
+    age: FloatArray,
+    log_a0: FloatArray,
 ) -> FloatArray:
-    alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-    gone = np.log(s) - np.log(r + s + x) + _log_a0(r, alpha, s, beta, x, t_x, T)
-    return np.logaddexp(alive, gone)
+    """ln[(alpha+T)^-(r+x) (beta+T)^-s + s/(r+s+x) A_0]."""
+    alive = -(r + x) * np.log(alpha + age) - s * np.log(beta + age)
+    return np.asarray(np.logaddexp(alive, np.log(s) - np.log(r + s + x) + log_a0))
 
 
 def _count_terms(r: float, alpha: float, s: float, beta: float, x: FloatArray) -> FloatArray:
-    return gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+    return np.asarray(gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta))
+
+
+def _per_customer_log_a0(params: ParetoNbdParams, x: FloatArray, t_x: FloatArray, age: FloatArray) -> FloatArray:
+    r, alpha, s, beta = params.r, params.alpha, params.s, params.beta
+    return _log_a0(_log_tail(r, alpha, s, beta, x, t_x), _log_tail(r, alpha, s, beta, x, age))
 
 
 def log_likelihood(
@@ -73,7 +87,7 @@ def log_likelihood(
     recency: npt.ArrayLike,
     T: npt.ArrayLike,  # noqa: N803
 ) -> FloatArray:
-    r"""Per-customer log-likelihood (Fader & Hardie 2005 note, eq. 18).
+    r"""Per-customer log-likelihood (Fader & Hardie 2005 note).
 
     .. math::
         L(r, \alpha, s, \beta \mid x, t_x, T) = \frac{\Gamma(r+x)\,\alpha^r \beta^s}{\Gamma(r)}
@@ -81,18 +95,28 @@ def log_likelihood(
     """
     x, t_x, age = _floats(frequency, recency, T)
     r, alpha, s, beta = params.r, params.alpha, params.s, params.beta
-    return _count_terms(r, alpha, s, beta, x) + _timing_terms(r, alpha, s, beta, x, t_x, age)
+    log_a0 = _per_customer_log_a0(params, x, t_x, age)
+    return _count_terms(r, alpha, s, beta, x) + _timing_terms(r, alpha, s, beta, x, age, log_a0)
 
 
 def _objective(columns: Sequence[FloatArray], weights: FloatArray) -> Callable[[FloatArray], float]:
-    """Weighted mean negative log-likelihood; terms in x alone are evaluated once per distinct x."""
+    """Weighted mean negative log-likelihood.
+
+    Terms in x alone are evaluated once per distinct x, and the t_x term of A_0 once for all one-time buyers
+    (x = 0 and t_x = 0): the hypergeometric function is most of the cost.
+    """
     x, t_x, age = columns
     counts, index = np.unique(x, return_inverse=True)
     count_weights = np.bincount(index, weights=weights)
+    repeat = x > 0
+    x_repeat, t_x_repeat = x[repeat], t_x[repeat]
 
     def negative_mean(theta: FloatArray) -> float:
         r, alpha, s, beta = (float(v) for v in np.exp(theta))
-        by_timing = _timing_terms(r, alpha, s, beta, x, t_x, age)
+        log_at_t_x = np.full_like(x, float(_log_tail(r, alpha, s, beta, 0.0, 0.0)))
+        log_at_t_x[repeat] = _log_tail(r, alpha, s, beta, x_repeat, t_x_repeat)
+        log_a0 = _log_a0(log_at_t_x, _log_tail(r, alpha, s, beta, x, age))
+        by_timing = _timing_terms(r, alpha, s, beta, x, age, log_a0)
         return -float(count_weights @ _count_terms(r, alpha, s, beta, counts) + weights @ by_timing)
 
     return negative_mean
@@ -100,6 +124,7 @@ def _objective(columns: Sequence[FloatArray], weights: FloatArray) -> Callable[[
 
 def fit(summary: CustomerSummary, *, initial: ParetoNbdParams | None = None) -> ModelFit[ParetoNbdParams]:
     """Maximum-likelihood Pareto/NBD fit (L-BFGS-B on log-parameters, finite-difference gradient)."""
+    summary.require_repeat_customers()
     start = _START if initial is None else (initial.r, initial.alpha, initial.s, initial.beta)
     columns = [summary.frequency, summary.recency, summary.T]
     values, ll, convergence = maximise_log_likelihood(_objective, start, columns, jac=False)
@@ -113,7 +138,7 @@ def probability_alive(
     recency: npt.ArrayLike,
     T: npt.ArrayLike,  # noqa: N803
 ) -> FloatArray:
-    r"""P(alive at T | x, t_x, T) (Fader & Hardie 2005 note, eq. 19).
+    r"""P(alive at T | x, t_x, T) (Fader & Hardie 2005 note).
 
     .. math::
         P = \left[1 + \frac{s}{r+s+x} (\alpha+T)^{r+x} (\beta+T)^s A_0\right]^{-1}
@@ -125,14 +150,14 @@ def probability_alive(
         - np.log(r + s + x)
         + (r + x) * np.log(alpha + age)
         + s * np.log(beta + age)
-        + _log_a0(r, alpha, s, beta, x, t_x, age)
+        + _per_customer_log_a0(params, x, t_x, age)
     )
     return np.asarray(expit(-log_odds), dtype=np.float64)
 
 
-def _survival_integral(s: float, horizon: FloatArray, beta_T: FloatArray) -> FloatArray:  # noqa: N803
+def _survival_integral(s: float, horizon: FloatArray, beta_age: FloatArray) -> FloatArray:
     """[1 - ((beta+T)/(beta+T+t))^(s-1)] / (s-1), continuous through s = 1 (where it is ln((beta+T+t)/(beta+T)))."""
-    log_ratio = np.log(beta_T / (beta_T + horizon))
+    log_ratio = np.log(beta_age / (beta_age + horizon))
     if abs(s - 1.0) < 1e-10:
         return np.asarray(-log_ratio, dtype=np.float64)
     return np.asarray(-np.expm1((s - 1.0) * log_ratio) / (s - 1.0), dtype=np.float64)
@@ -145,7 +170,7 @@ def conditional_expected_purchases(
     recency: npt.ArrayLike,
     T: npt.ArrayLike,  # noqa: N803
 ) -> FloatArray:
-    r"""Expected purchases in (T, T+t] given (x, t_x, T) (Schmittlein et al. 1987; Fader & Hardie note, eq. 22).
+    r"""Expected purchases in (T, T+t] given (x, t_x, T) (Schmittlein et al. 1987; Fader & Hardie note).
 
     .. math::
         E[Y(t) \mid x, t_x, T] = \frac{(r+x)(\beta+T)}{(\alpha+T)(s-1)}
@@ -160,7 +185,8 @@ def conditional_expected_purchases(
 def expected_purchases(params: ParetoNbdParams, t: npt.ArrayLike) -> FloatArray:
     r"""Unconditional E[X(t)] = r beta / (alpha (s-1)) [1 - (beta/(beta+t))^(s-1)] (Schmittlein et al. 1987)."""
     horizon = np.asarray(t, dtype=np.float64)
-    return params.r / params.alpha * params.beta * _survival_integral(params.s, horizon, np.full_like(horizon, params.beta))
+    rate = params.r / params.alpha * params.beta
+    return rate * _survival_integral(params.s, horizon, np.full_like(horizon, params.beta))
 
 
 def simulate(params: ParetoNbdParams, T: npt.ArrayLike, rng: np.random.Generator) -> CustomerSummary:  # noqa: N803

@@ -55,7 +55,7 @@ class CustomerSummary:
 
     frequency: FloatArray
     recency: FloatArray
-    T: FloatArray  # noqa: N815 - the models' and lifetimes' name
+    T: FloatArray
     monetary_value: FloatArray | None = None
 
     def __post_init__(self) -> None:
@@ -95,6 +95,11 @@ class CustomerSummary:
                 raise ValidationError(f"column {found!r} is not numeric", field=name) from None
         return cls(**values)
 
+    def require_repeat_customers(self) -> None:
+        """Raise unless someone bought twice: without repeat purchases no purchase rate can be estimated."""
+        if not np.any(self.frequency > 0):
+            raise ValidationError("no customer has a repeat purchase (frequency > 0)", field="frequency")
+
     def repeat_customers(self) -> CustomerSummary:
         """The customers with at least one repeat purchase (what Gamma-Gamma is fitted on)."""
         keep = self.frequency > 0
@@ -102,8 +107,10 @@ class CustomerSummary:
         return CustomerSummary(self.frequency[keep], self.recency[keep], self.T[keep], money)
 
 
-def _days(start: pd.Series, end: pd.Series | pd.Timestamp) -> npt.NDArray[np.float64]:
-    return np.asarray((end - start) / pd.Timedelta(days=1), dtype=np.float64)
+def _days(start: pd.Series, end: pd.Series | pd.Timestamp) -> FloatArray:
+    """Whole days between midnight timestamps."""
+    gap = np.asarray(end, dtype="datetime64[D]") - np.asarray(start, dtype="datetime64[D]")
+    return np.asarray(gap, dtype=np.float64)
 
 
 def _purchase_days(
@@ -112,16 +119,19 @@ def _purchase_days(
     for name in (customer_col, datetime_col, *((monetary_col,) if monetary_col else ())):
         if name not in transactions.columns:
             raise ValidationError(f"missing column {name!r}", field=name)
+    when = pd.to_datetime(transactions[datetime_col])
+    if when.dt.tz is not None:  # count calendar days where the purchases happened, not in UTC
+        when = when.dt.tz_localize(None)
     days = pd.DataFrame(
         {
             "customer": transactions[customer_col].to_numpy(),
-            "day": pd.to_datetime(transactions[datetime_col]).dt.normalize().to_numpy(),
+            "day": when.dt.normalize().to_numpy(),
             "spend": transactions[monetary_col].to_numpy(dtype=np.float64) if monetary_col else 0.0,
         }
     )
     if days["customer"].isna().any() or days["day"].isna().any():
         raise ValidationError("transactions without a customer or a date", field=customer_col)
-    return days.groupby(["customer", "day"], as_index=False, sort=True)["spend"].sum()
+    return days.groupby(["customer", "day"], sort=True)["spend"].sum().reset_index()
 
 
 def summary_from_transactions(
