@@ -11,7 +11,10 @@ from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from patron.analytics.artefacts import publish
+from patron.analytics.member_value import VALUE_COLUMNS, member_value
 from patron.analytics.models import BuildRun
 from patron.analytics.rfm import SEGMENTS, order_values, rfm_profiles
 from patron.analytics.schemas import BuildRead, SegmentRead
@@ -40,8 +43,10 @@ def build_profiles(
     runtime: Runtime,
     as_of: date | None = None,
     progress: Progress = NullProgress(),  # noqa: B008
+    *,
+    with_member_value: bool = True,
 ) -> BuildRead:
-    """Compute RFM profiles and segments, export artefacts, publish them."""
+    """Compute RFM profiles, segments and (unless disabled) CLV figures; export artefacts, publish them."""
     runtime.store.require_initialised()
     started = time.perf_counter()
     with runtime.store.session() as sess:
@@ -52,7 +57,7 @@ def build_profiles(
     try:
         with runtime.warehouse() as warehouse:
             warehouse.ensure_schema()
-            stats = _build(runtime, warehouse, run_id, as_of, progress)
+            stats = _build(runtime, warehouse, run_id, as_of, progress, with_member_value)
     except Exception as exc:
         with runtime.store.session() as sess:
             failed = sess.get_one(BuildRun, run_id)
@@ -78,9 +83,9 @@ def build_profiles(
 
 
 def _build(
-    runtime: Runtime, warehouse: Warehouse, run_id: int, as_of: date | None, progress: Progress
+    runtime: Runtime, warehouse: Warehouse, run_id: int, as_of: date | None, progress: Progress, with_value: bool
 ) -> dict[str, Any]:
-    progress.stage("profiles", 3)
+    progress.stage("profiles", 4)
     as_of = as_of or default_as_of(warehouse)
     as_of_ts = datetime.combine(as_of, dtime())
     orders, lines = warehouse.table("orders"), warehouse.table("order_lines")
@@ -88,7 +93,10 @@ def _build(
         with rfm_profiles(orders, values, warehouse.table("member_order"), as_of_ts) as profiles:
             warehouse.con.create_table("profiles", profiles, overwrite=True)
         progress.advance()
-        _export(warehouse, orders, values, build_dir := _build_dir(runtime, run_id), as_of_ts)
+        build_dir = _build_dir(runtime, run_id)
+        _member_value(warehouse, orders, as_of_ts, build_dir, with_value)
+        progress.advance()
+        _export(warehouse, orders, values, build_dir, as_of_ts)
         progress.advance()
     root = runtime.settings.artefact_dir
     segments = _segment_summary(warehouse.table("profiles"))
@@ -107,12 +115,27 @@ def _build_dir(runtime: Runtime, run_id: int) -> Path:
     return build_dir
 
 
+def _member_value(warehouse: Warehouse, orders: Any, as_of_ts: datetime, build_dir: Path, enabled: bool) -> None:
+    """P(alive), expected purchases and CLV per member (null columns when disabled or not fittable)."""
+    if enabled:
+        scored = member_value(orders, as_of_ts)
+        table, parameters = scored.table, scored.parameters()
+    else:
+        table = pa.table(
+            {"member_key": pa.array([], pa.string()), **{c: pa.array([], pa.float64()) for c in VALUE_COLUMNS}}
+        )
+        parameters = {"disabled": True}
+    warehouse.con.create_table("member_value", table, overwrite=True)
+    (build_dir / "member_value.json").write_text(json.dumps(parameters, indent=2))
+
+
 def _export(warehouse: Warehouse, orders: Any, values: Any, build_dir: Path, as_of_ts: datetime) -> None:
     """Write the Parquet artefacts serving reads: profiles and order facts, sorted by member."""
-    stored, members = warehouse.table("profiles"), warehouse.table("members")
+    stored, members, value = warehouse.table("profiles"), warehouse.table("members"), warehouse.table("member_value")
     enriched = stored.left_join(members, "member_key").select(
         stored, members.source, members.region, members.gender, members.channel, members.signup_at
     )
+    enriched = enriched.left_join(value, "member_key").select(enriched, *(value[c] for c in VALUE_COLUMNS))
     enriched.order_by("member_key").to_parquet(build_dir / "profiles.parquet")
     facts = orders.filter(orders.ordered_at < as_of_ts).left_join(values, "order_key")
     facts = facts.select(orders, lines=values.lines.fill_null(0))

@@ -30,7 +30,7 @@ SegmentName = Literal[
     "potential_loyalists",
     "champions",
 ]
-SORTS = ("monetary", "frequency", "recency_days", "last_order_at", "member_key")
+SORTS = ("monetary", "frequency", "recency_days", "last_order_at", "clv_12m", "member_key")
 _MEMBER_FIELDS = list(MemberRead.model_fields)
 _KEY = re.compile(r"^m[0-9a-f]{1,16}$")
 

@@ -14,7 +14,7 @@ from patron.members.service import SegmentName, list_members, member_view
 
 router = APIRouter(prefix="/members", tags=["members"])
 
-Sort = Literal["monetary", "frequency", "recency_days", "last_order_at", "member_key"]
+Sort = Literal["monetary", "frequency", "recency_days", "last_order_at", "clv_12m", "member_key"]
 
 
 @router.get("", summary="Search and list members", response_model=MemberPage)
