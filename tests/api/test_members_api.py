@@ -206,3 +206,23 @@ def test_monthly_kpis_equal_an_independent_computation(analyst: TestClient, comp
     assert {period: p["new_buyers"] for period, p in points.items()} == new_by_month
     assert nov["new_buyers"] == new_by_month[datetime(2011, 11, 1)] == 324
     assert nov["returning_buyers"] == nov["buyers"] - nov["new_buyers"]
+
+
+def test_cohorts_follow_the_december_2010_cohort_independently(clients: dict[str, TestClient]) -> None:
+    raw = pl.read_csv(shared_data("online_retail/online_retail.csv.gz"), infer_schema=False)
+    sales = raw.filter(
+        pl.col("CustomerID").is_not_null()
+        & ~pl.col("InvoiceNo").str.starts_with("C")
+        & (pl.col("Quantity").cast(pl.Int64) > 0)
+    ).with_columns(pl.col("InvoiceDate").str.to_datetime("%Y-%m-%d %H:%M:%S").dt.truncate("1mo").alias("month"))
+    first = sales.group_by("CustomerID").agg(pl.col("month").min().alias("cohort"))
+    december = first.filter(pl.col("cohort") == datetime(2010, 12, 1))["CustomerID"]
+    january = sales.filter((pl.col("month") == datetime(2011, 1, 1)) & pl.col("CustomerID").is_in(december.implode()))
+
+    response = clients["analyst"].get("/api/v1/cohorts", params={"period": "month", "metric": "members"})
+
+    assert response.status_code == 200, response.text
+    cells = {(c["cohort"][:7], c["period_index"]): c for c in response.json()["cells"]}
+    assert cells[("2010-12", 0)]["cohort_size"] == december.len() == 885
+    assert cells[("2010-12", 1)]["value"] == january["CustomerID"].n_unique()
+    assert cells[("2010-12", 1)]["retention"] == pytest.approx(january["CustomerID"].n_unique() / 885)

@@ -174,6 +174,16 @@ MATRIX: dict[tuple[str, str], Route] = {
             Bad("start after end", lambda _w: Call(params={"start": "2011-12-01", "end": "2011-11-01"}), ("start",)),
         ),
     ),
+    ("GET", "/api/v1/cohorts"): Route(
+        "kpis:read",
+        lambda _w, _role: Call(params={"period": "month", "metric": "revenue", "start": "2011-01-01"}),
+        (
+            Bad("period day", lambda _w: Call(params={"period": "day"}), ("query", "period")),
+            Bad("metric profit", lambda _w: Call(params={"metric": "profit"}), ("query", "metric")),
+            Bad("not a date", lambda _w: Call(params={"start": "soon"}), ("query", "start")),
+            Bad("start after end", lambda _w: Call(params={"start": "2011-12-01", "end": "2011-11-01"}), ("start",)),
+        ),
+    ),
     ("GET", "/api/v1/imports"): Route(
         "imports:read",
         lambda _w, _role: Call(params={"limit": 5}),

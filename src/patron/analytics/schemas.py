@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel
 
-__all__ = ["BuildRead", "KpiPoint", "KpiReport", "SegmentRead", "SegmentSummary"]
+__all__ = ["BuildRead", "CohortCell", "CohortReport", "KpiPoint", "KpiReport", "SegmentRead", "SegmentSummary"]
 
 
 class BuildRead(BaseModel):
@@ -52,3 +52,19 @@ class KpiReport(BaseModel):
     granularity: str
     points: list[KpiPoint]
     total: KpiPoint | None
+
+
+class CohortCell(BaseModel):
+    cohort: datetime
+    period_index: int
+    cohort_size: int
+    value: float
+    retention: float
+
+
+class CohortReport(BaseModel):
+    """Acquisition cohorts by first completed order, and their retention per period."""
+
+    period: str
+    metric: str
+    cells: list[CohortCell]

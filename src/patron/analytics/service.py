@@ -7,11 +7,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from patron.analytics.artefacts import BuildReader
+from patron.analytics.cohort import CohortMetric, CohortPeriod, retention_table
 from patron.analytics.kpi import GRANULARITIES, Granularity, kpi_table
-from patron.analytics.schemas import KpiPoint, KpiReport, SegmentRead, SegmentSummary
+from patron.analytics.schemas import CohortCell, CohortReport, KpiPoint, KpiReport, SegmentRead, SegmentSummary
 from patron.errors import ValidationError
 
-__all__ = ["kpi_report", "segment_summary"]
+__all__ = ["cohort_report", "kpi_report", "segment_summary"]
 
 _MAX_POINTS = 5000
 
@@ -46,3 +47,18 @@ def kpi_report(reader: BuildReader, start: date | None, end: date | None, granul
     total_rows = kpi_table(orders, start, end, "total").to_pyarrow().to_pylist()
     total = KpiPoint(**total_rows[0]) if total_rows else None
     return KpiReport(start=start, end=end, granularity=gran, points=points, total=total)
+
+
+def cohort_report(
+    reader: BuildReader,
+    period: CohortPeriod,
+    metric: CohortMetric,
+    start: date | None = None,
+    end: date | None = None,
+) -> CohortReport:
+    """Member or revenue retention of acquisition cohorts over the build's orders."""
+    if start is not None and end is not None and start >= end:
+        raise ValidationError("start must be before end", field="start")
+    table = retention_table(reader.table("orders"), period=period, metric=metric, start=start, end=end)
+    rows = table.select("cohort", "period_index", "cohort_size", "value", "retention").to_pyarrow().to_pylist()
+    return CohortReport(period=period, metric=metric, cells=[CohortCell(**row) for row in rows])

@@ -15,7 +15,7 @@ from patron.audit.service import record
 from patron.cli.common import fail_on_error, open_runtime, print_json
 from patron.cli.progress import RichProgress
 
-__all__ = ["build", "import_file", "imports", "kpis", "segments"]
+__all__ = ["build", "cohorts", "import_file", "imports", "kpis", "segments"]
 
 console = Console()
 imports = typer.Typer(help="Import runs and their quarantined rows.", no_args_is_help=True)
@@ -219,4 +219,38 @@ def kpis(
                 f"{p.returning_buyers:,}",
                 f"{p.repurchase_rate:.1%}",
             )
+        console.print(table)
+
+
+def cohorts(
+    period: Annotated[str, typer.Option(help="week or month.")] = "month",
+    metric: Annotated[str, typer.Option(help="members or revenue.")] = "members",
+    json_out: JsonOut = False,
+) -> None:
+    """Retention of acquisition cohorts: members (or revenue) active in each later period."""
+    from patron.analytics.artefacts import reader_for
+    from patron.analytics.service import cohort_report
+    from patron.errors import ValidationError
+
+    with fail_on_error():
+        if period not in ("week", "month"):
+            raise ValidationError(f"period must be week or month, not {period!r}", field="period")
+        if metric not in ("members", "revenue"):
+            raise ValidationError(f"metric must be members or revenue, not {metric!r}", field="metric")
+        report = cohort_report(reader_for(open_runtime().settings.artefact_dir), period, metric)  # type: ignore[arg-type]
+        if json_out:
+            print_json(report.model_dump(mode="json"))
+            return
+        width = max((c.period_index for c in report.cells), default=0) + 1
+        table = Table(
+            "cohort", "size", *(str(i) for i in range(min(width, 13))), title=f"{metric} retention by {period}"
+        )
+        rows: dict[str, list[str]] = {}
+        sizes: dict[str, int] = {}
+        for cell in report.cells:
+            key = cell.cohort.date().isoformat()
+            sizes[key] = cell.cohort_size
+            rows.setdefault(key, []).append(f"{cell.retention:.0%}")
+        for key, shares in rows.items():
+            table.add_row(key, f"{sizes[key]:,}", *shares[:13])
         console.print(table)

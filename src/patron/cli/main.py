@@ -30,6 +30,7 @@ app.command("import")(data.import_file)
 app.command("build")(data.build)
 app.command("segments")(data.segments)
 app.command("kpis")(data.kpis)
+app.command("cohorts")(data.cohorts)
 console = Console()
 
 

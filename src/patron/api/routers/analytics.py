@@ -1,4 +1,4 @@
-"""Segments and KPIs."""
+"""Segments, KPIs and cohorts."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from patron.analytics.cohort import CohortMetric, CohortPeriod
 from patron.analytics.kpi import Granularity
-from patron.analytics.schemas import KpiReport, SegmentSummary
-from patron.analytics.service import kpi_report, segment_summary
+from patron.analytics.schemas import CohortReport, KpiReport, SegmentSummary
+from patron.analytics.service import cohort_report, kpi_report, segment_summary
 from patron.api.deps import Reader, require
 from patron.auth.service import Principal
 
@@ -30,3 +31,15 @@ def kpis(
     granularity: Granularity = "month",
 ) -> KpiReport:
     return kpi_report(reader, start, end, granularity)
+
+
+@router.get("/cohorts", summary="Retention of acquisition cohorts (members or revenue)", response_model=CohortReport)
+def cohorts(
+    _caller: Annotated[Principal, Depends(require("kpis:read"))],
+    reader: Reader,
+    period: CohortPeriod = "month",
+    metric: CohortMetric = "members",
+    start: date | None = None,
+    end: date | None = None,
+) -> CohortReport:
+    return cohort_report(reader, period, metric, start, end)
