@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import polars as pl
 
 from patron.clv.schemas import FloatArray, HoldoutBucket, HoldoutEvaluation, TimeUnit
 from patron.errors import ValidationError
@@ -107,12 +108,6 @@ class CustomerSummary:
         return CustomerSummary(self.frequency[keep], self.recency[keep], self.T[keep], money)
 
 
-def _days(start: pd.Series, end: pd.Series | pd.Timestamp) -> FloatArray:
-    """Whole days between midnight timestamps."""
-    gap = np.asarray(end, dtype="datetime64[D]") - np.asarray(start, dtype="datetime64[D]")
-    return np.asarray(gap, dtype=np.float64)
-
-
 def _purchase_days(
     transactions: pd.DataFrame, customer_col: str, datetime_col: str, monetary_col: str | None
 ) -> pd.DataFrame:
@@ -134,6 +129,43 @@ def _purchase_days(
     return days.groupby(["customer", "day"], sort=True)["spend"].sum().reset_index()
 
 
+def _customer_days(
+    transactions: pd.DataFrame, customer_col: str, datetime_col: str, monetary_col: str | None
+) -> tuple[npt.NDArray[Any], pd.Index | None, pd.Series, FloatArray | None]:
+    """Per row: a customer key, the purchase day (midnight) and the spend; plus what maps keys back.
+
+    Integer customer ids are their own keys; other ids are replaced by their rank among the sorted distinct
+    ids (``pd.factorize``, as pandas' group-by sorts them), and those ids are returned to map keys back.
+    """
+    for name in (customer_col, datetime_col, *((monetary_col,) if monetary_col else ())):
+        if name not in transactions.columns:
+            raise ValidationError(f"missing column {name!r}", field=name)
+    when = pd.to_datetime(transactions[datetime_col])
+    if when.dt.tz is not None:  # count calendar days where the purchases happened, not in UTC
+        when = when.dt.tz_localize(None)
+    day = pd.Series(when.dt.normalize().to_numpy())
+    spend = transactions[monetary_col].to_numpy(dtype=np.float64) if monetary_col else None
+    customer = pd.Series(transactions[customer_col].to_numpy())
+    labels: pd.Index | None = None
+    if customer.dtype.kind in "iu":
+        key, missing_customer = customer.to_numpy(), False
+    else:
+        key, labels = pd.factorize(customer, sort=True)
+        missing_customer = bool(np.any(key < 0))
+    if missing_customer or day.isna().any():
+        raise ValidationError("transactions without a customer or a date", field=customer_col)
+    return key, labels, day, spend
+
+
+def _starts(*keys: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    """Where a run of equal (sorted) keys begins."""
+    start = np.zeros(len(keys[0]), dtype=bool)
+    start[0] = True
+    for key in keys:
+        start[1:] |= key[1:] != key[:-1]
+    return start
+
+
 def summary_from_transactions(
     transactions: pd.DataFrame,
     *,
@@ -148,26 +180,46 @@ def summary_from_transactions(
     Purchases after ``observation_end`` (default: the last purchase day) are ignored; purchases on the same
     day count once, their spend added up.
     """
-    days = _purchase_days(transactions, customer_col, datetime_col, monetary_col)
-    end = days["day"].max() if observation_end is None else pd.Timestamp(observation_end).normalize()
-    days = days[days["day"] <= end]
-    if days.empty:
+    key, labels, day, spend = _customer_days(transactions, customer_col, datetime_col, monetary_col)
+    end = day.max() if observation_end is None else pd.Timestamp(observation_end).normalize()
+    _ = day.iloc[:0] <= end  # the TypeError of comparing the whole column, e.g. with a time-zone-aware end
+    if len(day) == 0 or pd.isna(end):
         raise ValidationError("no transactions on or before the observation end", field=datetime_col)
-    grouped = days.groupby("customer", sort=True)
-    first, last = grouped["day"].min(), grouped["day"].max()
+    end_day = int(np.asarray(end, dtype="datetime64[D]").astype(np.int64))
+    day_number = day.to_numpy().astype("datetime64[D]").astype(np.int64)
+    kept = day_number <= end_day
+    if not kept.any():
+        raise ValidationError("no transactions on or before the observation end", field=datetime_col)
+    columns = {"customer": key[kept], "day": day_number[kept]}
+    if spend is not None:
+        columns["spend"] = spend[kept]
+    # Sorted by customer then day, rows of one day in their original order (the order pandas adds them up in).
+    rows = pl.DataFrame(columns).sort("customer", "day", maintain_order=True)
+    customers, days = rows["customer"].to_numpy(), rows["day"].to_numpy()
+    new_customer = _starts(customers)
+    new_day = _starts(customers, days)
+    first_row = np.flatnonzero(new_customer)
+    last_row = np.append(first_row[1:] - 1, len(days) - 1)
+    first, last = days[first_row].astype(np.float64), days[last_row].astype(np.float64)
     unit = DAYS_PER_UNIT[time_unit]
+    ids = customers[first_row]
+    index = pd.Index(ids, name=customer_col) if labels is None else labels.take(ids).rename(customer_col)
     summary = pd.DataFrame(
         {
-            "frequency": grouped.size().astype(np.int64) - 1,
-            "recency": _days(first, last) / unit,
-            "T": _days(first, end) / unit,
-        }
+            "frequency": np.add.reduceat(new_day.astype(np.int64), first_row) - 1,
+            "recency": (last - first) / unit,
+            "T": (end_day - first) / unit,
+        },
+        index=index,
     )
-    if monetary_col:
-        is_repeat = days["day"].to_numpy() > first.reindex(days["customer"]).to_numpy()
-        repeat_spend = days.loc[is_repeat].groupby("customer")["spend"].mean()
-        summary["monetary_value"] = repeat_spend.reindex(summary.index, fill_value=0.0)
-    summary.index.name = customer_col
+    if spend is not None:  # pandas' group-by sums and means, for the same rounding as before
+        day_spend = pd.Series(rows["spend"].to_numpy()).groupby(np.cumsum(new_day) - 1).sum().to_numpy()
+        customer_of_day = np.cumsum(new_customer)[new_day] - 1
+        repeat = ~new_customer[new_day]
+        means = pd.Series(day_spend[repeat]).groupby(customer_of_day[repeat]).mean()
+        monetary_value = np.zeros(len(summary))
+        monetary_value[means.index.to_numpy()] = means.to_numpy()
+        summary["monetary_value"] = monetary_value
     return summary
 
 
