@@ -47,7 +47,7 @@ def test_rfm_and_kpis_equal_on_duckdb_and_postgres(retail: Runtime, postgres: ib
         pg_rfm = rfm.to_polars()
     pg_kpi = kpi_table(pg["orders"], date(2010, 12, 1), date(2011, 12, 10), "week").to_polars()
 
-    columns = ["member_key", "recency_days", "frequency", "r_score", "f_score", "m_score", "segment"]
+    columns = ["member_key", "recency_days", "frequency", "r_score", "f_score", "m_score", "segment", "lifecycle"]
     assert pg_rfm.sort("member_key").select(columns).equals(duck_rfm.sort("member_key").select(columns))
     assert pg_rfm["monetary"].sum() == pytest.approx(duck_rfm["monetary"].sum(), rel=1e-12)
     assert pg_kpi.height == duck_kpi.height == 53  # ISO weeks touched by 2010-12-01 .. 2011-12-09

@@ -7,6 +7,8 @@ scores with frequency ties ordered by customer id.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from sqlalchemy import select
 
@@ -74,3 +76,51 @@ def test_customer_12346_figures(retail: Runtime) -> None:
 
     assert profile["frequency"] == 1
     assert profile["monetary"] == pytest.approx(77_183.60)
+
+
+def test_lifecycle_stages_equal_an_independent_computation(retail: Runtime) -> None:
+    """Stages per docs/analytics.md, recomputed with polars from the raw file (as-of 2011-12-10)."""
+    import polars as pl
+
+    from tests.conftest import shared_data
+
+    raw = pl.read_csv(shared_data("online_retail/online_retail.csv.gz"), infer_schema=False)
+    orders = (
+        raw.filter(pl.col("CustomerID").is_not_null() & ~pl.col("InvoiceNo").str.starts_with("C"))
+        .filter(pl.col("Quantity").cast(pl.Int64) > 0)
+        .with_columns(pl.col("InvoiceDate").str.to_datetime("%Y-%m-%d %H:%M:%S"))
+        .group_by("CustomerID", "InvoiceNo")
+        .agg(pl.col("InvoiceDate").min())
+    )
+    as_of = pl.lit(datetime(2011, 12, 10))
+    days = ((as_of - pl.col("InvoiceDate")).dt.total_seconds() / 86400).floor()
+    per = (
+        orders.with_columns(days.alias("age"))
+        .group_by("CustomerID")
+        .agg(
+            pl.col("age").max().alias("since_first"),
+            pl.col("age").min().alias("recency"),
+            ((pl.col("age") >= 30) & (pl.col("age") < 60)).any().alias("previous"),
+            ((pl.col("age") >= 60) & (pl.col("age") < 150)).any().alias("before"),
+        )
+    )
+    current = pl.col("recency") < 30
+    stage = (
+        pl.when(pl.col("since_first") < 30)
+        .then(pl.lit("new"))
+        .when(current & pl.col("previous"))
+        .then(pl.lit("active"))
+        .when(current & pl.col("before"))
+        .then(pl.lit("returning"))
+        .when(current)
+        .then(pl.lit("resurrecting"))
+        .when(pl.col("recency") < 180)
+        .then(pl.lit("dormant"))
+        .otherwise(pl.lit("churned"))
+    )
+    expected = dict(per.select(stage.alias("stage")).group_by("stage").len().iter_rows())
+
+    profiles = reader_for(retail.settings.artefact_dir).table("profiles").to_polars()
+
+    assert dict(profiles.group_by("lifecycle").len().iter_rows()) == expected
+    assert set(expected) == {"new", "active", "returning", "resurrecting", "dormant", "churned"}

@@ -16,14 +16,32 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import ibis
 import ibis.expr.types as ir
 
-__all__ = ["QUANTILES", "SEGMENTS", "order_values", "rfm_profiles", "score_edges", "segment_of"]
+__all__ = [
+    "LIFECYCLE_STAGES",
+    "QUANTILES",
+    "SEGMENTS",
+    "lifecycle_of",
+    "order_values",
+    "rfm_profiles",
+    "score_edges",
+    "segment_of",
+]
 
 QUANTILES = (0.2, 0.4, 0.6, 0.8)
+
+# Lifecycle stages, with W = LIFECYCLE_WINDOW_DAYS before as-of as the "current" window:
+# new (first order in the current window), active (ordered in the current and the previous window),
+# returning (ordered now, not in the previous window, but in the 3 W before it), resurrecting (ordered
+# now after more than 4 W without an order), dormant (no order in the current window, last one less than
+# DORMANT_AFTER_DAYS ago), churned (last order DORMANT_AFTER_DAYS or more ago).
+LIFECYCLE_WINDOW_DAYS = 30
+DORMANT_AFTER_DAYS = 180
+LIFECYCLE_STAGES = ("new", "active", "returning", "resurrecting", "dormant", "churned")
 
 # (segment, R scores, F scores), checked in this order.
 SEGMENTS: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...] = (
@@ -47,20 +65,52 @@ def order_values(lines: ir.Table) -> ir.Table:
     )
 
 
+def _ordered_between(ordered_at: ir.TimestampColumn, as_of: datetime, days_from: int, days_to: int) -> ir.IntegerScalar:
+    """Number of orders placed from ``days_to`` up to ``days_from`` days before ``as_of``."""
+    inside = (ordered_at >= as_of - timedelta(days=days_to)) & (ordered_at < as_of - timedelta(days=days_from))
+    return ibis.ifelse(inside, 1, 0).sum()
+
+
+def lifecycle_of(
+    days_since_first: ir.IntegerValue, recency_days: ir.IntegerValue, previous: ir.IntegerValue, before: ir.IntegerValue
+) -> ir.StringValue:
+    """The lifecycle stage (see LIFECYCLE_STAGES) from the member's order history around ``as_of``."""
+    window = LIFECYCLE_WINDOW_DAYS
+    current = recency_days < window
+    return ibis.cases(
+        (days_since_first < window, "new"),
+        (current & (previous > 0), "active"),
+        (current & (before > 0), "returning"),
+        (current, "resurrecting"),
+        (recency_days < DORMANT_AFTER_DAYS, "dormant"),
+        else_="churned",
+    ).cast("string")
+
+
 def _raw_rfm(orders: ir.Table, values: ir.Table, member_order: ir.Table, as_of: datetime) -> ir.Table:
-    done = orders.filter((orders.status == "completed") & orders.member_key.notnull())
+    done = orders.filter((orders.status == "completed") & orders.member_key.notnull() & (orders.ordered_at < as_of))
     joined = done.left_join(values, "order_key").select(
         done.member_key, done.order_key, done.ordered_at, value=values.value.fill_null(0.0)
     )
     as_of_seconds = ibis.literal(as_of).epoch_seconds()
+    window = LIFECYCLE_WINDOW_DAYS
     per_member = joined.group_by("member_key").aggregate(
         first_order_at=joined.ordered_at.min(),
         last_order_at=joined.ordered_at.max(),
         frequency=joined.count(),  # order keys are unique (natural key), so no DISTINCT needed
         monetary=joined.value.sum(),
+        previous=_ordered_between(joined.ordered_at, as_of, window, 2 * window),
+        before=_ordered_between(joined.ordered_at, as_of, 2 * window, 5 * window),
     )
+    days = {
+        name: ((as_of_seconds - per_member[column].epoch_seconds()) / 86400).floor().cast("int64")
+        for name, column in (("recency_days", "last_order_at"), ("days_since_first", "first_order_at"))
+    }
+    per_member = per_member.mutate(**days)
     per_member = per_member.mutate(
-        recency_days=((as_of_seconds - per_member.last_order_at.epoch_seconds()) / 86400).floor().cast("int64")
+        lifecycle=lifecycle_of(
+            per_member.days_since_first, per_member.recency_days, per_member.previous, per_member.before
+        )
     )
     ranked = per_member.left_join(member_order, "member_key").select(
         per_member, source_rank=member_order.source_rank.fill_null(2**62)
@@ -150,4 +200,5 @@ def _scored(raw: ir.Table) -> ir.Table:
         "f_score",
         "m_score",
         "segment",
+        "lifecycle",
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from patron.analytics.rfm import SEGMENTS
+from patron.analytics.rfm import LIFECYCLE_STAGES, SEGMENTS
 from patron.auth.rules import ROLES
 from patron.members.service import SORTS
 
@@ -49,6 +49,7 @@ def dynamic_keys() -> set[str]:
     """Keys built at run time rather than written literally in templates."""
     keys = {f"segment.{name}" for name, _, _ in SEGMENTS} | {"segment.none"}
     keys |= {f"role.{role}" for role in ROLES}
+    keys |= {f"lifecycle.{stage}" for stage in LIFECYCLE_STAGES}
     keys |= {f"order.status.{status}" for status in ORDER_STATUSES}
     keys |= {f"members.sort.{sort}" for sort in SORTS}
     keys |= {f"lang.{code}" for code in LANGUAGES}
@@ -119,6 +120,9 @@ class Translator:
 
     def segment(self, name: str | None) -> str:
         return self(f"segment.{name}" if name else "segment.none")
+
+    def lifecycle(self, stage: str | None) -> str | None:
+        return self(f"lifecycle.{stage}") if stage in LIFECYCLE_STAGES else stage
 
     def role(self, role: str) -> str:
         return self(f"role.{role}") if role in ROLES else role

@@ -25,6 +25,7 @@ class MemberRead(BaseModel):
     region: str | None
     gender: str | None
     channel: str | None
+    lifecycle: str | None = None
     p_alive: float | None = None
     expected_purchases_90d: float | None = None
     clv_12m: float | None = None
