@@ -21,6 +21,20 @@ from patron.settings import PLACEHOLDER_MASTER_KEY, Settings
 PG_URL = os.environ.get("PATRON_TEST_DATABASE_URL")
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+# Published online-retail RFM segment counts (../shared/data/README.md).
+REFERENCE_SEGMENTS = {
+    "hibernating": 1071,
+    "at_risk": 593,
+    "cant_lose": 63,
+    "about_to_sleep": 352,
+    "need_attention": 187,
+    "loyal_customers": 819,
+    "promising": 95,
+    "new_customers": 42,
+    "potential_loyalists": 484,
+    "champions": 633,
+}
+
 
 def shared_data(relative: str) -> Path:
     """A file of ../shared/data; missing data fails in CI and skips elsewhere."""

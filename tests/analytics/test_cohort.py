@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import date, datetime
 
 import ibis
@@ -12,27 +10,9 @@ import pytest
 
 from patron.analytics.cohort import repurchase_intervals, repurchase_percentiles, retention_table
 from patron.runtime import Runtime
-from tests.conftest import PG_URL, shared_data
+from tests.conftest import shared_data
 
 D = datetime
-
-
-@pytest.fixture
-def duck() -> Iterator[ibis.BaseBackend]:
-    con = ibis.duckdb.connect()
-    yield con
-    con.disconnect()
-
-
-@pytest.fixture
-def postgres() -> Iterator[ibis.BaseBackend]:
-    if not PG_URL:
-        if os.environ.get("PATRON_REQUIRE_POSTGRES"):
-            pytest.fail("PATRON_TEST_DATABASE_URL is not set")
-        pytest.skip("PATRON_TEST_DATABASE_URL is not set")
-    con = ibis.connect(PG_URL)
-    yield con
-    con.disconnect()
 
 
 def _orders(rows: list[tuple[str | None, datetime, str, float]]) -> pl.DataFrame:

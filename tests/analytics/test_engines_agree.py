@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import date, datetime
 
 import ibis
@@ -12,23 +10,11 @@ import pytest
 from patron.analytics.kpi import kpi_table
 from patron.analytics.rfm import order_values, rfm_profiles
 from patron.runtime import Runtime
-from tests.conftest import PG_URL
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 AS_OF = datetime(2011, 12, 10)
 TABLES = ("orders", "order_lines", "member_order")
-
-
-@pytest.fixture
-def postgres() -> Iterator[ibis.BaseBackend]:
-    if not PG_URL:
-        if os.environ.get("PATRON_REQUIRE_POSTGRES"):
-            pytest.fail("PATRON_TEST_DATABASE_URL is not set")
-        pytest.skip("PATRON_TEST_DATABASE_URL is not set")
-    con = ibis.connect(PG_URL)
-    yield con
-    con.disconnect()
 
 
 def test_rfm_and_kpis_equal_on_duckdb_and_postgres(retail: Runtime, postgres: ibis.BaseBackend) -> None:

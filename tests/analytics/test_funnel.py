@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
@@ -14,30 +13,12 @@ from patron.analytics.funnel import FunnelOrder, Step, funnel_table
 from patron.errors import ValidationError
 from patron.ingest.service import run_import
 from patron.runtime import Runtime
-from tests.conftest import PG_URL, make_settings, shared_data
+from tests.conftest import make_settings, shared_data
 
 D = datetime
 VIEW_CART_BUY = [Step("view"), Step("cart"), Step("purchase")]
 START, END = date(2017, 11, 25), date(2017, 12, 2)
 SHANGHAI = 8 * 3600  # Asia/Shanghai is UTC+8 all year (no daylight saving since 1991)
-
-
-@pytest.fixture
-def duck() -> Iterator[ibis.BaseBackend]:
-    con = ibis.duckdb.connect()
-    yield con
-    con.disconnect()
-
-
-@pytest.fixture
-def postgres() -> Iterator[ibis.BaseBackend]:
-    if not PG_URL:
-        if os.environ.get("PATRON_REQUIRE_POSTGRES"):
-            pytest.fail("PATRON_TEST_DATABASE_URL is not set")
-        pytest.skip("PATRON_TEST_DATABASE_URL is not set")
-    con = ibis.connect(PG_URL)
-    yield con
-    con.disconnect()
 
 
 @pytest.fixture(scope="module")

@@ -9,27 +9,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import polars as pl
 import pytest
 from sqlalchemy import select
 
 from patron.analytics.artefacts import reader_for
 from patron.members.models import MemberIdentity
 from patron.runtime import Runtime
+from tests.conftest import REFERENCE_SEGMENTS, shared_data
 
 pytestmark = pytest.mark.slow
-
-REFERENCE_SEGMENTS = {
-    "hibernating": 1071,
-    "at_risk": 593,
-    "cant_lose": 63,
-    "about_to_sleep": 352,
-    "need_attention": 187,
-    "loyal_customers": 819,
-    "promising": 95,
-    "new_customers": 42,
-    "potential_loyalists": 484,
-    "champions": 633,
-}
 
 
 def _profile_of(retail: Runtime, customer_id: str) -> dict[str, object]:
@@ -80,10 +69,6 @@ def test_customer_12346_figures(retail: Runtime) -> None:
 
 def test_lifecycle_stages_equal_an_independent_computation(retail: Runtime) -> None:
     """Stages per docs/analytics.md, recomputed with polars from the raw file (as-of 2011-12-10)."""
-    import polars as pl
-
-    from tests.conftest import shared_data
-
     raw = pl.read_csv(shared_data("online_retail/online_retail.csv.gz"), infer_schema=False)
     orders = (
         raw.filter(pl.col("CustomerID").is_not_null() & ~pl.col("InvoiceNo").str.starts_with("C"))

@@ -16,22 +16,9 @@ from fastapi.testclient import TestClient
 
 from patron.runtime import Runtime
 from tests.api.conftest import member_key_of
-from tests.conftest import shared_data
+from tests.conftest import REFERENCE_SEGMENTS, shared_data
 
 pytestmark = pytest.mark.slow
-
-REFERENCE_SEGMENTS = {
-    "hibernating": 1071,
-    "at_risk": 593,
-    "cant_lose": 63,
-    "about_to_sleep": 352,
-    "need_attention": 187,
-    "loyal_customers": 819,
-    "promising": 95,
-    "new_customers": 42,
-    "potential_loyalists": 484,
-    "champions": 633,
-}
 
 
 @pytest.fixture(scope="module")
