@@ -55,6 +55,9 @@ GRANTS: dict[str, frozenset[str]] = {
     "operators:manage": frozenset({"admin"}),
     "api_keys:manage": frozenset({"admin"}),
     "audit:read": frozenset({"admin"}),
+    "alerts:read": frozenset({"admin", "analyst", "marketer"}),
+    "alerts:manage": frozenset({"admin", "analyst"}),
+    "forecasts:read": frozenset({"admin", "analyst", "marketer"}),
 }
 
 

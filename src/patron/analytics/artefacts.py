@@ -22,7 +22,7 @@ from patron.warehouse.store import connect_duckdb
 
 __all__ = ["ARTEFACT_TABLES", "BuildReader", "current_manifest", "publish", "reader_for"]
 
-ARTEFACT_TABLES = ("profiles", "orders")
+ARTEFACT_TABLES = ("profiles", "orders", "events")
 _POINTER = "current.json"
 _local = threading.local()
 

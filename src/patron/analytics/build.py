@@ -140,6 +140,9 @@ def _export(warehouse: Warehouse, orders: Any, values: Any, build_dir: Path, as_
     facts = orders.filter(orders.ordered_at < as_of_ts).left_join(values, "order_key")
     facts = facts.select(orders, lines=values.lines.fill_null(0))
     facts.order_by("member_key").to_parquet(build_dir / "orders.parquet")  # row groups by member: fast look-ups
+    events = warehouse.table("events")
+    events = events.filter(events.member_key.notnull() & (events.occurred_at < as_of_ts))
+    events.drop("source", "event_key").order_by("occurred_at").to_parquet(build_dir / "events.parquet")
 
 
 def _segment_summary(profiles: Any) -> list[SegmentRead]:

@@ -12,6 +12,9 @@ builds:read           x     x
 operators:manage      x
 api_keys:manage       x
 audit:read            x
+alerts:read           x     x       x
+alerts:manage         x     x
+forecasts:read        x     x       x
 =================== ===== ======= ======== =======
 
 An API key acts with its role, narrowed to its scopes.
@@ -35,6 +38,9 @@ Permission = Literal[
     "operators:manage",
     "api_keys:manage",
     "audit:read",
+    "alerts:read",
+    "alerts:manage",
+    "forecasts:read",
 ]
 
 PERMISSIONS: dict[Permission, frozenset[Role]] = {
@@ -47,6 +53,9 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     "operators:manage": frozenset({"admin"}),
     "api_keys:manage": frozenset({"admin"}),
     "audit:read": frozenset({"admin"}),
+    "alerts:read": frozenset({"admin", "analyst", "marketer"}),
+    "alerts:manage": frozenset({"admin", "analyst"}),
+    "forecasts:read": frozenset({"admin", "analyst", "marketer"}),
 }
 
 
