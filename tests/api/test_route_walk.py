@@ -58,6 +58,7 @@ GRANTS: dict[str, frozenset[str]] = {
     "alerts:read": frozenset({"admin", "analyst", "marketer"}),
     "alerts:manage": frozenset({"admin", "analyst"}),
     "forecasts:read": frozenset({"admin", "analyst", "marketer"}),
+    "tags:manage": frozenset({"admin", "analyst", "marketer"}),
 }
 
 

@@ -15,6 +15,7 @@ audit:read            x
 alerts:read           x     x       x
 alerts:manage         x     x
 forecasts:read        x     x       x
+tags:manage           x     x       x
 =================== ===== ======= ======== =======
 
 An API key acts with its role, narrowed to its scopes.
@@ -41,6 +42,7 @@ Permission = Literal[
     "alerts:read",
     "alerts:manage",
     "forecasts:read",
+    "tags:manage",
 ]
 
 PERMISSIONS: dict[Permission, frozenset[Role]] = {
@@ -56,6 +58,7 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     "alerts:read": frozenset({"admin", "analyst", "marketer"}),
     "alerts:manage": frozenset({"admin", "analyst"}),
     "forecasts:read": frozenset({"admin", "analyst", "marketer"}),
+    "tags:manage": frozenset({"admin", "analyst", "marketer"}),
 }
 
 
