@@ -48,13 +48,13 @@ def prepare(home: Path, members: int, seed: int) -> None:
     (home / "prepared").write_text(f"{gen_s:.1f} {persist_s:.1f} {size:.0f}\n")
 
 
-def patron_build(home: Path, *, with_member_value: bool = False) -> dict[str, int]:
+def patron_build(home: Path, *, with_models: bool = False) -> dict[str, int]:
     from patron.analytics.artefacts import reader_for
     from patron.analytics.build import build_profiles
     from patron.analytics.service import kpi_report, segment_summary
 
     runtime = runtime_for(home)
-    build_profiles(runtime, with_member_value=with_member_value)
+    build_profiles(runtime, with_models=with_models)
     reader = reader_for(runtime.settings.artefact_dir)
     kpi_report(reader, None, None, "month")
     return {s.segment: s.members for s in segment_summary(reader).segments}
@@ -133,7 +133,7 @@ def main() -> int:
         ours, patron_s = best_of(args.runs, lambda: patron_build(args.home))
         print(f"best of {args.runs}: {patron_s:.2f} s")
     with section("Patron full build (also P(alive), expected orders and CLV for every member)"):
-        _, full_s = best_of(1, lambda: patron_build(args.home, with_member_value=True))
+        _, full_s = best_of(1, lambda: patron_build(args.home, with_models=True))
         print(f"{full_s:.2f} s")
     with section("pandas: read Parquet, merge, groupby with lambdas, qcut, apply, monthly KPIs"):
         theirs, pandas_s = best_of(1, lambda: pandas_rfm(args.home))

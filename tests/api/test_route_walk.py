@@ -30,6 +30,8 @@ from patron.auth.schemas import ApiKeyCreate, OperatorCreate
 from patron.auth.service import create_api_key, create_operator
 from patron.ingest.service import list_imports
 from patron.runtime import Runtime
+from patron.tags.schemas import TagCreate
+from patron.tags.service import create_tag
 from tests.api.conftest import (
     CLIENT_IP,
     PASSWORD,
@@ -75,6 +77,12 @@ class World:
 
     def unique(self, prefix: str) -> str:
         return f"{prefix}-{self._tag}-{next(self._serial)}"
+
+    def tag(self) -> str:
+        """A fresh rule tag, so that every change or deletion has one of its own."""
+        return create_tag(
+            self.runtime.store, TagCreate(name=self.unique("walk-tag"), rule="frequency > 1"), "walk"
+        ).name
 
     def revocable_key(self) -> int:
         """A fresh API key, so that every revocation has one of its own."""
@@ -154,6 +162,7 @@ MATRIX: dict[tuple[str, str], Route] = {
             Bad("unknown sort", lambda _w: Call(params={"sort": "email"}), ("query", "sort")),
             Bad("unknown order", lambda _w: Call(params={"order": "sideways"}), ("query", "order")),
             Bad("query too long", lambda _w: Call(params={"q": "x" * 201}), ("query", "q")),
+            Bad("tag too long", lambda _w: Call(params={"tag": "x" * 65}), ("query", "tag")),
         ),
     ),
     ("GET", "/api/v1/members/{member_key}"): Route(
@@ -165,6 +174,43 @@ MATRIX: dict[tuple[str, str], Route] = {
         ),
     ),
     ("GET", "/api/v1/segments"): Route("segments:read"),
+    ("GET", "/api/v1/tags"): Route("segments:read"),
+    ("POST", "/api/v1/tags"): Route(
+        "tags:manage",
+        lambda w, _role: body({"name": w.unique("walk-tag"), "rule": "frequency > 2 and segment != 'champions'"}),
+        (
+            Bad("name with a star", lambda _w: body({"name": "a*b", "rule": "frequency > 2"}), ("body", "name")),
+            Bad("rule missing", lambda w: body({"name": w.unique("walk-tag")}), ("body", "rule")),
+            # rejected by the rule parser, which names the field without its location
+            Bad("rule unreadable", lambda w: body({"name": w.unique("walk-tag"), "rule": "frequency >"}), ("rule",)),
+        ),
+    ),
+    ("POST", "/api/v1/tags/validate"): Route(
+        "tags:manage",
+        lambda _w, _role: body({"rule": "days_since(last_order_at) > 90"}),
+        (Bad("rule empty", lambda _w: body({"rule": ""}), ("body", "rule")),),
+    ),
+    ("GET", "/api/v1/tags/{name}"): Route(
+        "segments:read",
+        lambda w, _role: Call(path={"name": w.tag()}),
+        (Bad("name with a star", lambda _w: Call(path={"name": "a*b"}), ("path", "name")),),
+    ),
+    ("PATCH", "/api/v1/tags/{name}"): Route(
+        "tags:manage",
+        lambda w, _role: Call(path={"name": w.tag()}, body={"description": "walked"}, has_body=True),
+        (
+            Bad(
+                "rule empty",
+                lambda w: Call(path={"name": w.tag()}, body={"rule": ""}, has_body=True),
+                ("body", "rule"),
+            ),
+        ),
+    ),
+    ("DELETE", "/api/v1/tags/{name}"): Route(
+        "tags:manage",
+        lambda w, _role: Call(path={"name": w.tag()}),
+        (Bad("name with a star", lambda _w: Call(path={"name": "a*b"}), ("path", "name")),),
+    ),
     ("GET", "/api/v1/kpis"): Route(
         "kpis:read",
         lambda _w, _role: Call(params={"start": "2011-11-01", "end": "2011-12-01", "granularity": "week"}),
@@ -186,6 +232,44 @@ MATRIX: dict[tuple[str, str], Route] = {
             Bad("metric profit", lambda _w: Call(params={"metric": "profit"}), ("query", "metric")),
             Bad("not a date", lambda _w: Call(params={"start": "soon"}), ("query", "start")),
             Bad("start after end", lambda _w: Call(params={"start": "2011-12-01", "end": "2011-11-01"}), ("start",)),
+        ),
+    ),
+    ("GET", "/api/v1/repurchase-intervals"): Route("kpis:read"),
+    ("GET", "/api/v1/funnels"): Route(
+        "kpis:read",
+        lambda _w, _role: Call(
+            params={
+                "steps": "view:category=Books,cart,purchase",
+                "window_hours": 48,
+                "order": "any",
+                "exclude": "remove",
+                "breakdown": "segment",
+                "start": "2011-01-01",
+                "end": "2011-12-01",
+            }
+        ),
+        (
+            Bad("steps missing", lambda _w: Call(params={"window_hours": 24}), ("query", "steps")),
+            Bad("step with a space", lambda _w: Call(params={"steps": "view,add to cart"}), ("query", "steps")),
+            Bad("unknown step filter", lambda _w: Call(params={"steps": "view:colour=red"}), ("query", "steps")),
+            Bad(
+                "exclusion without a value",
+                lambda _w: Call(params={"steps": "view", "exclude": "fav:category="}),
+                ("query", "exclude"),
+            ),
+            Bad("window 0", lambda _w: Call(params={"steps": "view", "window_hours": 0}), ("query", "window_hours")),
+            Bad("order sideways", lambda _w: Call(params={"steps": "view", "order": "sideways"}), ("query", "order")),
+            Bad(
+                "breakdown gender",
+                lambda _w: Call(params={"steps": "view", "breakdown": "gender"}),
+                ("query", "breakdown"),
+            ),
+            Bad("not a date", lambda _w: Call(params={"steps": "view", "start": "soon"}), ("query", "start")),
+            Bad(
+                "start after end",
+                lambda _w: Call(params={"steps": "view", "start": "2011-12-01", "end": "2011-11-01"}),
+                ("start",),
+            ),
         ),
     ),
     ("GET", "/api/v1/imports"): Route(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,9 @@ from typer.main import get_command
 from typer.testing import CliRunner, Result
 
 from patron import __version__
+from patron.analytics.artefacts import reader_for
+from patron.analytics.funnel import Step
+from patron.analytics.service import funnel_report
 from patron.auth.service import list_operators, resolve_api_key
 from patron.cli.main import app
 from patron.db.engine import OperationalStore
@@ -161,6 +164,9 @@ def test_the_command_walk_finds_every_known_command() -> None:
         "build",
         "segments",
         "kpis",
+        "cohorts",
+        "repurchase",
+        "funnels",
         "status",
         "serve",
         "operators create",
@@ -397,3 +403,76 @@ def test_api_keys_create_with_bad_options_exits_1_naming_the_field(
     assert result.exit_code == 1
     assert message in _flat(result.stderr)
     assert result.stdout == ""
+
+
+# --- funnels and repurchase intervals --------------------------------------------------------
+
+
+@pytest.fixture
+def demo_shop(patron: Patron) -> Patron:
+    """A small demo shop with member events, imported and built."""
+    patron("init")
+    _json(patron("demo", "generate", "--members", "300", "--seed", "3", "--json"))
+    _json(patron("build", "--json"))
+    return patron
+
+
+@pytest.mark.slow
+def test_funnels_json_equals_the_service_and_the_table_shows_each_group(demo_shop: Patron, home: Path) -> None:
+    args = ("funnels", "--steps", "view,cart,purchase", "--window", "1d", "--order", "strict", "--breakdown", "channel")
+    report = _json(demo_shop(*args, "--json"))
+    table = demo_shop(*args)
+
+    steps = [Step("view"), Step("cart"), Step("purchase")]
+    expected = funnel_report(reader_for(home / "artefacts"), steps, timedelta(hours=24), "strict", (), "channel")
+    assert report == expected.model_dump(mode="json")
+    assert (report["window_hours"], report["order"], report["breakdown"]) == (24.0, "strict", "channel")
+    members = [step["members"] for step in report["overall"]]
+    assert members[0] > members[1] > members[2] > 0
+    for k, whole in enumerate(members):
+        assert sum(group["steps"][k]["members"] for group in report["groups"]) == whole
+    assert table.exit_code == 0, table.output
+    text = _flat(table.stdout)
+    assert "Funnel (strict order, window 24 h)" in text
+    assert all(group["value"] in text for group in report["groups"])
+    assert f"{members[0]:,}" in text
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (("--window", "3 parsecs"), "error (window): a window is a number with m, h, d or w"),
+        (("--steps", "view:colour=red"), "error (steps): step 1 ('view:colour=red'): filters are"),
+        (("--exclude", "fav:category="), "error (exclude): step 1 ('fav:category='): category needs a value"),
+        (("--order", "sideways"), "error (order): order must be strict or any"),
+        (("--breakdown", "gender"), "error (breakdown): breakdown must be one of none, channel"),
+        (("--start", "2011-02-30"), "error (start): not a date (YYYY-MM-DD): '2011-02-30'"),
+    ],
+)
+def test_funnels_with_bad_options_exit_1_naming_the_option(
+    option: tuple[str, ...], message: str, patron: Patron
+) -> None:
+    patron("init")
+
+    result = patron("funnels", *option, "--json")
+
+    assert result.exit_code == 1
+    assert message in _flat(result.stderr)
+    assert result.stdout == ""
+
+
+def test_repurchase_intervals(patron: Patron, sample: Path) -> None:
+    patron("init")
+    patron("import", "online-retail", str(sample), "--json")
+    patron("build", "--json")
+
+    report = _json(patron("repurchase", "--json"))
+    table = patron("repurchase")
+
+    # 17850 ordered on 1 and 2 November (the December cancellation never counts); 13047 once
+    assert report["intervals"] == 1
+    assert report["mean_days"] == pytest.approx(1 + 2 / 1440)
+    [filled] = [b for b in report["bins"] if b["intervals"]]
+    assert (filled["lower_days"], filled["upper_days"], filled["share"]) == (1.0, 7.0, 1.0)
+    assert table.exit_code == 0, table.output
+    assert "1 repurchase intervals" in _flat(table.stdout)

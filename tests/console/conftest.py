@@ -1,8 +1,12 @@
-"""Console fixtures: a built data directory, the real app on a local port, Chromium.
+"""Console fixtures: built data directories, the real app on a local port, Chromium.
 
-The data directory is prepared once per session from the shared online-retail
-file. Browser tests drive the system Chromium (/usr/bin/chromium) through
-Playwright's sync API; they skip when it is missing, except in CI where they fail.
+Two data directories are prepared once per session: the shared online-retail
+file (orders only), built with its models (churn, clusters, CLV), and a small
+demo shop whose build also holds member events (for the funnels page) but no
+models. Tests that change rule tags or alert rules get a copy of the retail
+build with an operational store of their own (``retail_copy``). Browser tests
+drive the system Chromium (/usr/bin/chromium) through Playwright's sync API;
+they skip when it is missing, except in CI where they fail.
 Every page a browser test visits is saved to test-artifacts/screenshots/.
 """
 
@@ -10,10 +14,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,7 +31,8 @@ from patron.api.app import create_app
 from patron.auth.schemas import OperatorCreate
 from patron.auth.service import create_operator
 from patron.console.assets import ensure_vendor_assets, vendor_available
-from patron.ingest.service import run_import
+from patron.demo import generate_shop
+from patron.ingest.service import import_batch, run_import
 from patron.runtime import Runtime
 from tests.conftest import make_settings, shared_data
 
@@ -42,6 +49,7 @@ CHROMIUM_ARGS = [
 ]
 PASSWORD = "console-test-pass-1"
 OPERATORS = {"admin": "admin", "analyst": "analyst"}
+ROLE_OPERATORS = {"admin": "admin", "analyst": "analyst", "marketer": "marketer", "support": "support"}
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 
 
@@ -88,12 +96,48 @@ def vendor_assets() -> None:
 
 
 @pytest.fixture(scope="session")
-def live_server(built_runtime: Runtime, vendor_assets: None) -> Iterator[str]:
-    """The real app served by uvicorn on 127.0.0.1 in a background thread."""
+def events_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    """A demo shop of 600 members with view, fav, cart and purchase events, built, with the same operators."""
+    rt = Runtime(make_settings(tmp_path_factory.mktemp("console-events") / "home"))
+    rt.settings.home.mkdir(parents=True)
+    rt.store.migrate()
+    import_batch(rt, "demo", "demo-600-7", lambda: generate_shop(600, 7))
+    build_profiles(rt, with_models=False)
+    for username, role in OPERATORS.items():
+        create_operator(rt.store, OperatorCreate(username=username, password=PASSWORD, role=role))
+    yield rt
+    rt.close()
+
+
+def copy_of_build(source: Runtime, home: Path) -> Runtime:
+    """A data directory serving a copy of ``source``'s builds, with a fresh operational store.
+
+    Its operators are named after their roles (admin, analyst, marketer, support).
+    """
+    rt = Runtime(make_settings(home))
+    home.mkdir(parents=True)
+    rt.store.migrate()
+    shutil.copytree(source.settings.artefact_dir, rt.settings.artefact_dir)
+    for username, role in ROLE_OPERATORS.items():
+        create_operator(rt.store, OperatorCreate(username=username, password=PASSWORD, role=role))
+    return rt
+
+
+@pytest.fixture
+def retail_copy(built_runtime: Runtime, tmp_path: Path) -> Iterator[Runtime]:
+    """The online-retail build in a data directory of its own: tags and alert rules added here stay here."""
+    rt = copy_of_build(built_runtime, tmp_path / "home")
+    yield rt
+    rt.close()
+
+
+@contextmanager
+def _serve(runtime: Runtime) -> Iterator[str]:
+    """The real app served by uvicorn on 127.0.0.1 in a background thread; yields its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(built_runtime), log_level="warning", lifespan="off")
+    config = uvicorn.Config(create_app(runtime), log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -106,6 +150,27 @@ def live_server(built_runtime: Runtime, vendor_assets: None) -> Iterator[str]:
     server.should_exit = True
     thread.join(timeout=10)
     sock.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(built_runtime: Runtime, vendor_assets: None) -> Iterator[str]:
+    """The console over the online-retail build."""
+    with _serve(built_runtime) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def events_server(events_runtime: Runtime, vendor_assets: None) -> Iterator[str]:
+    """The console over the demo shop with member events."""
+    with _serve(events_runtime) as url:
+        yield url
+
+
+@pytest.fixture
+def retail_copy_server(retail_copy: Runtime, vendor_assets: None) -> Iterator[str]:
+    """The console over a copy of the online-retail build (for journeys that add tags or alert rules)."""
+    with _serve(retail_copy) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -152,8 +217,9 @@ def page_factory(
     contexts: list[BrowserContext] = []
     pages: list[Page] = []
 
-    def open_page(locale: str = "en-US", width: int = 1440, height: int = 900) -> Page:
-        context = browser.new_context(base_url=live_server, locale=locale, viewport={"width": width, "height": height})
+    def open_page(locale: str = "en-US", width: int = 1440, height: int = 900, base_url: str | None = None) -> Page:
+        viewport = {"width": width, "height": height}
+        context = browser.new_context(base_url=base_url or live_server, locale=locale, viewport=viewport)
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()

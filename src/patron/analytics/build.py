@@ -6,6 +6,8 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
@@ -13,21 +15,26 @@ from typing import Any
 
 import pyarrow as pa
 
-from patron.analytics.artefacts import publish
+from patron.analytics.artefacts import current_manifest, publish
+from patron.analytics.clusters import cluster_features, cluster_members
 from patron.analytics.member_value import VALUE_COLUMNS, member_value
 from patron.analytics.models import BuildRun
 from patron.analytics.rfm import SEGMENTS, order_values, rfm_profiles
 from patron.analytics.schemas import BuildRead, SegmentRead
+from patron.churn.service import TABLE_SCHEMA as CHURN_SCHEMA
+from patron.churn.service import churn_step, write_churn_report
 from patron.db.base import utcnow
 from patron.errors import ValidationError
 from patron.progress import NullProgress, Progress
 from patron.runtime import Runtime
+from patron.tags.behaviour import BEHAVIOUR_COLUMNS, behaviour_tags
 from patron.warehouse.store import Warehouse
 
 __all__ = ["build_profiles", "default_as_of"]
 
 log = logging.getLogger(__name__)
 _KEEP_BUILDS = 3
+_CLUSTERS_FILE = "clusters.json"
 
 
 def default_as_of(warehouse: Warehouse) -> date:
@@ -44,9 +51,13 @@ def build_profiles(
     as_of: date | None = None,
     progress: Progress = NullProgress(),  # noqa: B008
     *,
-    with_member_value: bool = True,
+    with_models: bool = True,
 ) -> BuildRead:
-    """Compute RFM profiles, segments and (unless disabled) CLV figures; export artefacts, publish them."""
+    """Compute profiles, segments, behaviour tags and (unless disabled) the models; export artefacts, publish them.
+
+    The models are CLV (BG/NBD + Gamma-Gamma), churn risk with reasons and behaviour clusters;
+    ``with_models=False`` gives a fast build with RFM, segments and behaviour tags only.
+    """
     runtime.store.require_initialised()
     started = time.perf_counter()
     with runtime.store.session() as sess:
@@ -57,7 +68,7 @@ def build_profiles(
     try:
         with runtime.warehouse() as warehouse:
             warehouse.ensure_schema()
-            stats = _build(runtime, warehouse, run_id, as_of, progress, with_member_value)
+            stats = _build(runtime, warehouse, run_id, as_of, progress, with_models)
     except Exception as exc:
         with runtime.store.session() as sess:
             failed = sess.get_one(BuildRun, run_id)
@@ -83,30 +94,56 @@ def build_profiles(
 
 
 def _build(
-    runtime: Runtime, warehouse: Warehouse, run_id: int, as_of: date | None, progress: Progress, with_value: bool
+    runtime: Runtime, warehouse: Warehouse, run_id: int, as_of: date | None, progress: Progress, with_models: bool
 ) -> dict[str, Any]:
-    progress.stage("profiles", 4)
+    progress.stage("profiles", 7)
     as_of = as_of or default_as_of(warehouse)
     as_of_ts = datetime.combine(as_of, dtime())
-    orders, lines = warehouse.table("orders"), warehouse.table("order_lines")
+    orders, lines, products = warehouse.table("orders"), warehouse.table("order_lines"), warehouse.table("products")
+    build_dir = _build_dir(runtime, run_id)
+    seconds: dict[str, float] = {}
     with order_values(lines).cache() as values:  # one pass over the lines serves RFM and the order facts
-        with rfm_profiles(orders, values, warehouse.table("member_order"), as_of_ts) as profiles:
-            warehouse.con.create_table("profiles", profiles, overwrite=True)
+        with _timed(seconds, "profiles"), rfm_profiles(orders, values, warehouse.table("member_order"), as_of_ts) as p:
+            warehouse.con.create_table("profiles", p, overwrite=True)
         progress.advance()
-        build_dir = _build_dir(runtime, run_id)
-        _member_value(warehouse, orders, as_of_ts, build_dir, with_value)
+        with _timed(seconds, "member_value"):
+            _member_value(warehouse, orders, as_of_ts, build_dir, with_models)
         progress.advance()
-        _export(warehouse, orders, values, build_dir, as_of_ts)
+        with _timed(seconds, "behaviour_tags"):
+            warehouse.con.create_table("behaviour", behaviour_tags(orders, lines, products, as_of_ts), overwrite=True)
+        progress.advance()
+        with _timed(seconds, "churn"):
+            _churn(warehouse, orders, lines, products, as_of_ts, build_dir, with_models)
+        progress.advance()
+        with _timed(seconds, "clusters"):
+            _clusters(runtime, warehouse, orders, lines, products, as_of_ts, build_dir, with_models)
+        progress.advance()
+        with _timed(seconds, "export"):
+            _export(warehouse, orders, values, build_dir, as_of_ts)
         progress.advance()
     root = runtime.settings.artefact_dir
     segments = _segment_summary(warehouse.table("profiles"))
     (build_dir / "segments.json").write_text(json.dumps([s.model_dump() for s in segments]))
     total = sum(s.members for s in segments)
-    manifest = {"build_id": run_id, "as_of": str(as_of), "built_at": utcnow().isoformat(), "members": total}
+    manifest = {
+        "build_id": run_id,
+        "as_of": str(as_of),
+        "built_at": utcnow().isoformat(),
+        "members": total,
+        "models": with_models,
+        "seconds": seconds,
+    }
     publish(root, build_dir, manifest)
     progress.advance()
-    log.info("build finished", extra={"build_id": run_id, "members": total})
-    return {"as_of": as_of, "artefact_dir": str(build_dir), "members": total}
+    log.info("build finished", extra={"build_id": run_id, "members": total, "seconds": seconds})
+    return {"as_of": as_of, "artefact_dir": str(build_dir), "members": total, "steps": seconds}
+
+
+@contextmanager
+def _timed(laps: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    laps[name] = round(time.perf_counter() - started, 3)
 
 
 def _build_dir(runtime: Runtime, run_id: int) -> Path:
@@ -129,13 +166,62 @@ def _member_value(warehouse: Warehouse, orders: Any, as_of_ts: datetime, build_d
     (build_dir / "member_value.json").write_text(json.dumps(parameters, indent=2))
 
 
+def _churn(
+    warehouse: Warehouse, orders: Any, lines: Any, products: Any, as_of_ts: datetime, build_dir: Path, enabled: bool
+) -> None:
+    """Churn risk and reasons per member, and the model's report (``churn.json``) when enabled."""
+    if enabled:
+        result = churn_step(orders, lines, products, as_of_ts)
+        table = result.table
+        write_churn_report(result, build_dir)
+    else:
+        table = CHURN_SCHEMA.empty_table()
+    warehouse.con.create_table("churn", table, overwrite=True)
+
+
+def _clusters(
+    runtime: Runtime,
+    warehouse: Warehouse,
+    orders: Any,
+    lines: Any,
+    products: Any,
+    as_of_ts: datetime,
+    build_dir: Path,
+    enabled: bool,
+) -> None:
+    """Behaviour clusters, keeping the previous build's ids for the same groups (``clusters.json``)."""
+    if not enabled:
+        warehouse.con.create_table(
+            "clusters",
+            pa.table({"member_key": pa.array([], pa.string()), "cluster": pa.array([], pa.int32())}),
+            overwrite=True,
+        )
+        return
+    previous = None
+    current = current_manifest(runtime.settings.artefact_dir)
+    if current is not None and (Path(current["path"]) / _CLUSTERS_FILE).is_file():
+        previous = json.loads((Path(current["path"]) / _CLUSTERS_FILE).read_text())
+    features = cluster_features(orders, lines, products, as_of_ts).to_pyarrow()
+    result = cluster_members(features, previous)
+    warehouse.con.create_table("clusters", result.labels, overwrite=True)
+    (build_dir / _CLUSTERS_FILE).write_text(json.dumps(result.summary(), indent=2))
+
+
 def _export(warehouse: Warehouse, orders: Any, values: Any, build_dir: Path, as_of_ts: datetime) -> None:
-    """Write the Parquet artefacts serving reads: profiles and order facts, sorted by member."""
+    """Write the Parquet artefacts serving reads: profiles and order facts sorted by member, member events."""
     stored, members, value = warehouse.table("profiles"), warehouse.table("members"), warehouse.table("member_value")
+    behaviour, churn, clusters = warehouse.table("behaviour"), warehouse.table("churn"), warehouse.table("clusters")
     enriched = stored.left_join(members, "member_key").select(
         stored, members.source, members.region, members.gender, members.channel, members.signup_at
     )
     enriched = enriched.left_join(value, "member_key").select(enriched, *(value[c] for c in VALUE_COLUMNS))
+    enriched = enriched.left_join(behaviour, "member_key").select(
+        enriched, *(behaviour[c] for c in BEHAVIOUR_COLUMNS if c != "member_key")
+    )
+    enriched = enriched.left_join(churn, "member_key").select(
+        enriched, *(churn[c] for c in CHURN_SCHEMA.names if c != "member_key")
+    )
+    enriched = enriched.left_join(clusters, "member_key").select(enriched, clusters.cluster)
     enriched.order_by("member_key").to_parquet(build_dir / "profiles.parquet")
     facts = orders.filter(orders.ordered_at < as_of_ts).left_join(values, "order_key")
     facts = facts.select(orders, lines=values.lines.fill_null(0))

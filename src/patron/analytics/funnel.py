@@ -199,6 +199,11 @@ def funnel_table(
         raise ValidationError("a funnel needs at least one step", field="steps")
     if window <= timedelta(0):
         raise ValidationError("the conversion window must be positive", field="window")
+    needed = {"member_key", "occurred_at", "event_type"}
+    needed |= {column for step in [*steps, *(exclusions or [])] for column, _ in step._filters()}
+    if breakdown is not None:
+        needed.add(breakdown)
+    events = events.select(*sorted(needed & set(events.columns)))  # carry no column a step does not read
     members = _entries(events, steps[0], breakdown, start, end)
     members = _reach_times(events, steps, members, window, order)
     members = _without_excluded(events, members, exclusions or [], len(steps))

@@ -6,7 +6,21 @@ from datetime import date, datetime
 
 from pydantic import BaseModel
 
-__all__ = ["BuildRead", "CohortCell", "CohortReport", "KpiPoint", "KpiReport", "SegmentRead", "SegmentSummary"]
+__all__ = [
+    "BuildRead",
+    "CohortCell",
+    "CohortReport",
+    "EventTypeCount",
+    "FunnelGroup",
+    "FunnelReport",
+    "FunnelStepRead",
+    "KpiPoint",
+    "KpiReport",
+    "RepurchaseBin",
+    "RepurchaseReport",
+    "SegmentRead",
+    "SegmentSummary",
+]
 
 
 class BuildRead(BaseModel):
@@ -68,3 +82,67 @@ class CohortReport(BaseModel):
     period: str
     metric: str
     cells: list[CohortCell]
+
+
+class RepurchaseBin(BaseModel):
+    """Gaps between a member's consecutive completed orders in ``[lower_days, upper_days)``."""
+
+    bin: int
+    lower_days: float
+    upper_days: float | None  # None for the last, open bin
+    intervals: int
+    share: float
+    cumulative_share: float
+
+
+class RepurchaseReport(BaseModel):
+    """Distribution of the days between a member's consecutive completed orders."""
+
+    intervals: int
+    mean_days: float | None
+    percentiles: dict[str, float | None]  # "p25", "p50", "p75", "p90"
+    bins: list[RepurchaseBin]
+
+
+class FunnelStepRead(BaseModel):
+    """One step of a funnel: members reaching it and how fast."""
+
+    step: int
+    name: str
+    members: int
+    conversion_from_previous: float
+    conversion_from_first: float
+    median_seconds: float | None  # from entry to reaching the step; None when nobody reached it
+
+
+class FunnelGroup(BaseModel):
+    """The funnel of the members sharing one breakdown value.
+
+    ``value`` is None for members without a value (no segment, say); ``other``
+    marks the group merging the smallest values beyond the report's limit
+    (its medians are None: they cannot be merged).
+    """
+
+    value: str | None
+    other: bool = False
+    steps: list[FunnelStepRead]
+
+
+class FunnelReport(BaseModel):
+    """An ordered conversion funnel over member events, overall and per breakdown value."""
+
+    steps: list[str]
+    exclusions: list[str]
+    window_hours: float
+    order: str
+    breakdown: str
+    start: date | None
+    end: date | None
+    overall: list[FunnelStepRead]
+    groups: list[FunnelGroup]  # empty without a breakdown; largest entry first
+
+
+class EventTypeCount(BaseModel):
+    event_type: str
+    events: int
+    members: int

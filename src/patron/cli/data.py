@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import getpass
-from datetime import date
+import re
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from patron.audit.service import record
 from patron.cli.common import fail_on_error, open_runtime, print_json
 from patron.cli.progress import RichProgress
 
-__all__ = ["build", "cohorts", "import_file", "imports", "kpis", "segments"]
+if TYPE_CHECKING:
+    from patron.analytics.schemas import FunnelReport
+
+__all__ = ["build", "cohorts", "funnels", "import_file", "imports", "kpis", "repurchase", "segments"]
 
 console = Console()
 imports = typer.Typer(help="Import runs and their quarantined rows.", no_args_is_help=True)
@@ -254,3 +259,124 @@ def cohorts(
         for key, shares in rows.items():
             table.add_row(key, f"{sizes[key]:,}", *shares[:13])
         console.print(table)
+
+
+def repurchase(json_out: JsonOut = False) -> None:
+    """Days between a member's consecutive completed orders: histogram and percentiles."""
+    from patron.analytics.artefacts import reader_for
+    from patron.analytics.service import repurchase_report
+
+    with fail_on_error():
+        report = repurchase_report(reader_for(open_runtime().settings.artefact_dir))
+        if json_out:
+            print_json(report.model_dump(mode="json"))
+            return
+        table = Table("days", "gaps", "share", "cumulative", title=f"{report.intervals:,} repurchase intervals")
+        for b in report.bins:
+            upper = "" if b.upper_days is None else f"{b.upper_days:g}"
+            table.add_row(
+                f"{b.lower_days:g}-{upper}", f"{b.intervals:,}", f"{b.share:.1%}", f"{b.cumulative_share:.1%}"
+            )
+        console.print(table)
+        stats = {"mean": report.mean_days, **report.percentiles}
+        console.print(", ".join(f"{k} {'—' if v is None else f'{v:.1f} d'}" for k, v in stats.items()))
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw]?)\s*$")
+_UNIT_HOURS = {"m": 1 / 60, "h": 1.0, "": 1.0, "d": 24.0, "w": 168.0}
+
+
+def _window(text: str) -> timedelta:
+    """``30m``, ``24h`` (or ``24``), ``7d``, ``2w`` -> timedelta."""
+    from patron.errors import ValidationError
+
+    found = _DURATION.match(text.lower())
+    if found is None:
+        raise ValidationError(f"a window is a number with m, h, d or w, e.g. 24h or 7d; not {text!r}", field="window")
+    return timedelta(hours=float(found.group(1)) * _UNIT_HOURS[found.group(2)])
+
+
+def _day(text: str | None, field: str) -> date | None:
+    from patron.errors import ValidationError
+
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        raise ValidationError(f"not a date (YYYY-MM-DD): {text!r}", field=field) from None
+
+
+def _duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def funnels(
+    steps: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated event types in order; narrow a step with :category=, :channel= or :product=, "
+            "e.g. view:category=Books,cart,purchase."
+        ),
+    ] = "view,cart,purchase",
+    window: Annotated[str, typer.Option(help="Conversion window after the first step: 30m, 24h, 7d, 2w.")] = "24h",
+    order: Annotated[str, typer.Option(help="strict (each step after the previous) or any.")] = "strict",
+    exclude: Annotated[str, typer.Option(help="Exclusion steps, same syntax as --steps.")] = "",
+    breakdown: Annotated[str, typer.Option(help="none, channel, category, segment or lifecycle.")] = "none",
+    start: Annotated[str | None, typer.Option(help="First day of entry, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option(help="Day after the last day of entry, YYYY-MM-DD.")] = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Conversion funnel over member events: members per step, conversion and median time to convert."""
+    from patron.analytics.artefacts import reader_for
+    from patron.analytics.service import FUNNEL_BREAKDOWNS, funnel_report, parse_steps
+    from patron.errors import ValidationError
+
+    with fail_on_error():  # options are checked before the build is opened
+        chosen = parse_steps(steps, field="steps")
+        exclusions = parse_steps(exclude, field="exclude", required=False)
+        duration, first, last = _window(window), _day(start, "start"), _day(end, "end")
+        if order not in ("strict", "any"):
+            raise ValidationError(f"order must be strict or any, not {order!r}", field="order")
+        if breakdown not in FUNNEL_BREAKDOWNS:
+            raise ValidationError(f"breakdown must be one of {', '.join(FUNNEL_BREAKDOWNS)}", field="breakdown")
+        reader = reader_for(open_runtime().settings.artefact_dir)
+        report = funnel_report(reader, chosen, duration, order, exclusions, breakdown, first, last)
+        if json_out:
+            print_json(report.model_dump(mode="json"))
+            return
+        _print_funnel(report)
+
+
+def _print_funnel(report: FunnelReport) -> None:
+    title = f"Funnel ({report.order} order, window {report.window_hours:g} h)"
+    table = Table(
+        report.breakdown if report.groups else "group",
+        "step",
+        "members",
+        "from previous",
+        "from first",
+        "median time",
+        title=title,
+    )
+    table.columns[1].overflow = "fold"  # never cut a step's filter off
+    groups = [("all", report.overall)] + [
+        ("other" if g.other else (g.value or "(none)"), g.steps) for g in report.groups
+    ]
+    for label, group_steps in groups:
+        for step in group_steps:
+            table.add_row(
+                escape(label) if step.step == 1 else "",
+                escape(step.name),  # step names hold brackets: view[category=Books]
+                f"{step.members:,}",
+                f"{step.conversion_from_previous:.1%}",
+                f"{step.conversion_from_first:.1%}",
+                _duration_text(step.median_seconds),
+                end_section=step.step == len(group_steps),
+            )
+    console.print(table)
+    if report.exclusions:
+        console.print("excluded: members with " + ", ".join(report.exclusions) + " between entry and conversion")

@@ -2,8 +2,9 @@
 
 Catalogs live in ``locales/<code>.json``. Templates call ``t(<key>, name=value)``;
 placeholders use ``{name}``. Keys that code assembles at run time (segment,
-role, order-status and sort labels) are listed by :func:`dynamic_keys` so a
-test can prove every catalog holds them.
+role, order-status, sort, event-type, funnel-option, churn-reason, cluster-trait,
+behaviour and alert labels) are listed by :func:`dynamic_keys` so a test can
+prove every catalog holds them.
 """
 
 from __future__ import annotations
@@ -12,15 +13,27 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import get_args
 
+from patron.alerts.schemas import DeliveryStatus, Kind
+from patron.alerts.series import METRICS as ALERT_METRICS
+from patron.analytics.cohort import CohortMetric, CohortPeriod
 from patron.analytics.rfm import LIFECYCLE_STAGES, SEGMENTS
+from patron.analytics.service import FUNNEL_BREAKDOWNS
 from patron.auth.rules import ROLES
+from patron.churn.features import FEATURES as CHURN_FEATURES
 from patron.members.service import SORTS
+from patron.tags.behaviour import DISCOUNT_SENSITIVITIES, PRICE_BANDS
 
 __all__ = [
+    "ALERT_KINDS",
     "DEFAULT_LANGUAGE",
+    "DELIVERY_STATUSES",
+    "DISCOUNT_SENSITIVITIES",
+    "EVENT_TYPES",
     "LANGUAGES",
     "ORDER_STATUSES",
+    "PRICE_BANDS",
     "Translator",
     "catalog",
     "dynamic_keys",
@@ -33,6 +46,11 @@ __all__ = [
 LANGUAGES: tuple[str, ...] = ("en", "zh-CN")
 DEFAULT_LANGUAGE = "en"
 ORDER_STATUSES: tuple[str, ...] = ("completed", "cancelled")
+PERIODS: tuple[CohortPeriod, ...] = ("month", "week")
+METRICS: tuple[CohortMetric, ...] = ("members", "revenue")
+EVENT_TYPES: tuple[str, ...] = ("view", "fav", "cart", "purchase")  # the common types, named in each language
+ALERT_KINDS: tuple[Kind, ...] = get_args(Kind)
+DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = get_args(DeliveryStatus)
 _LOCALES = Path(__file__).with_name("locales")
 
 
@@ -53,6 +71,35 @@ def dynamic_keys() -> set[str]:
     keys |= {f"order.status.{status}" for status in ORDER_STATUSES}
     keys |= {f"members.sort.{sort}" for sort in SORTS}
     keys |= {f"lang.{code}" for code in LANGUAGES}
+    keys |= {f"event.{kind}" for kind in EVENT_TYPES}
+    keys |= {f"funnels.breakdown.{name}" for name in FUNNEL_BREAKDOWNS}
+    keys |= {f"funnels.order.{order}" for order in ("strict", "any")}
+    keys |= {f"cohorts.{key}.{period}" for key in ("period", "index_axis") for period in PERIODS}
+    keys |= {f"cohorts.{key}.{metric}" for key in ("metric", "heatmap_title", "heatmap_hint") for metric in METRICS}
+    keys |= {f"segments.measure.{measure}" for measure in ("members", "monetary")}
+    keys |= {f"duration.{unit}" for unit in ("seconds", "minutes", "hours", "days")}
+    keys |= _intelligence_keys()
+    return keys
+
+
+def _intelligence_keys() -> set[str]:
+    """Labels of churn reasons and scores, cluster traits, behaviour tags and alerts."""
+    # Imported here: the clustering module loads scikit-learn, which serving pages never need.
+    from patron.analytics.clusters import TRAIT_WORDS
+
+    keys = {f"churn.reason.{feature}" for feature in CHURN_FEATURES}
+    keys |= {f"churn.band.{band}" for band in ("low", "medium", "high")}
+    keys |= {f"churn.score.{score}" for score in ("model", "p_alive", "recency")}
+    keys |= {f"clusters.trait.{feature}.{direction}" for feature, direction in TRAIT_WORDS}
+    keys |= {f"price_band.{band}" for band in PRICE_BANDS}
+    keys |= {f"discount_sensitivity.{level}" for level in DISCOUNT_SENSITIVITIES}
+    keys |= {f"weekday.{day}" for day in range(7)}
+    keys |= {f"alerts.metric.{metric}" for metric in ALERT_METRICS}
+    keys |= {f"alerts.kind.{kind}" for kind in ALERT_KINDS}
+    keys |= {f"alerts.delivery.{status}" for status in DELIVERY_STATUSES}
+    keys |= {f"alerts.compare_to.{baseline}" for baseline in ("previous_day", "same_weekday")}
+    keys |= {f"alerts.direction.{direction}" for direction in ("both", "up", "down")}
+    keys |= {f"tags.invalid.{name}" for name in ("name", "rule", "description")}
     return keys
 
 
@@ -129,3 +176,21 @@ class Translator:
 
     def status(self, status: str) -> str:
         return self(f"order.status.{status}") if status in ORDER_STATUSES else status
+
+    def event_type(self, event_type: str) -> str:
+        """``view`` -> "View" / "浏览"; types without a name are shown as they are."""
+        return self(f"event.{event_type}") if event_type in EVENT_TYPES else event_type
+
+    def duration(self, seconds: float | None) -> str:
+        """A time span in its largest fitting unit: ``45 s``, ``5.3 min``, ``2.4 h``, ``3.5 d``."""
+        if seconds is None:
+            return "—"
+        for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+            if seconds >= size:
+                return self(f"duration.{unit}", n=_short(seconds / size))
+        return self("duration.seconds", n=_short(seconds))
+
+
+def _short(value: float) -> str:
+    """One decimal, none when whole: ``2``, ``2.5``."""
+    return f"{value:.0f}" if round(value, 1) == round(value) else f"{value:.1f}"

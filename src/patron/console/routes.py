@@ -1,7 +1,9 @@
 """The web console: server-rendered pages in English and Simplified Chinese.
 
 Routes: ``/login``, ``/logout``, ``/`` (dashboard), ``/members``,
-``/members/{member_key}``, ``/lang/{code}`` and static files under ``/static``.
+``/members/{member_key}``, ``/cohorts``, ``/funnels``, ``/segments``,
+``/lang/{code}`` and static files under ``/static``; rule tags
+(``tag_routes``) and alerts (``alert_routes``) have modules of their own.
 Pages use the API's session cookie; forms carry a CSRF token (see ``csrf``).
 """
 
@@ -12,29 +14,36 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from patron.analytics.artefacts import BuildReader, reader_for
 from patron.api.deps import SESSION_COOKIE, Rt, audit
-from patron.auth.rules import Permission, allowed
-from patron.auth.service import Principal, authenticate, open_session, resolve_session, revoke_session
-from patron.console.csrf import CSRF_COOKIE, CSRF_FIELD, new_nonce, verify
-from patron.console.i18n import LANGUAGES, Translator
-from patron.console.rendering import (
-    LANG_COOKIE,
-    current_path,
-    language_of,
-    render,
-    runtime_of,
-    security_headers,
-    set_csrf_cookie,
+from patron.auth.service import authenticate, open_session, revoke_session
+from patron.console import alert_routes, tag_routes
+from patron.console.access import (
+    ConsoleForbiddenError,
+    CsrfRejectedError,
+    LoginRequiredError,
+    User,
+    can,
+    check_csrf,
+    current_reader,
+    page_user,
+    redirect,
+    require,
+    session_principal,
 )
+from patron.console.cohort_view import CohortFilters, cohorts_context
+from patron.console.csrf import CSRF_FIELD, new_nonce
+from patron.console.funnel_view import FunnelFilters, funnels_context
+from patron.console.i18n import LANGUAGES, Translator
+from patron.console.member_insight import member_insight
+from patron.console.rendering import LANG_COOKIE, language_of, render, runtime_of, set_csrf_cookie
+from patron.console.segment_view import SegmentFilters, segments_context
 from patron.console.views import MemberFilters, build_info, dashboard_context, members_context
 from patron.errors import AuthenticationError, NotFoundError
 from patron.members.service import member_view
-from patron.runtime import Runtime
 
 __all__ = ["install_console", "router", "safe_next"]
 
@@ -43,22 +52,6 @@ STATIC_DIR = Path(__file__).with_name("static")
 _MEMBER_KEY = re.compile(r"^m[0-9a-f]{16}$")
 _LANG_MAX_AGE = 365 * 24 * 3600
 _NO_RETURN = ("/login", "/logout", "/lang/")
-
-
-class LoginRequiredError(Exception):
-    """A page needs a signed-in operator; carries where to return afterwards."""
-
-    def __init__(self, next_path: str) -> None:
-        super().__init__(next_path)
-        self.next_path = next_path
-
-
-class ConsoleForbiddenError(Exception):
-    """The operator's role does not grant the page's permission."""
-
-
-class CsrfRejectedError(Exception):
-    """A form POST without a valid CSRF token."""
 
 
 def safe_next(value: str | None) -> str:
@@ -73,53 +66,6 @@ def safe_next(value: str | None) -> str:
     return value
 
 
-def _session_principal(request: Request, runtime: Runtime) -> Principal | None:
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    try:
-        return resolve_session(runtime.store, runtime.settings, token)
-    except AuthenticationError:
-        return None
-
-
-def console_user(request: Request, runtime: Rt) -> Principal:
-    principal = _session_principal(request, runtime)
-    if principal is None:
-        raise LoginRequiredError(current_path(request))
-    return principal
-
-
-User = Annotated[Principal, Depends(console_user)]
-
-
-def _require(principal: Principal, *permissions: Permission) -> None:
-    if not all(allowed(principal.role, p, principal.scopes) for p in permissions):
-        raise ConsoleForbiddenError(principal.role)
-
-
-def _check_csrf(request: Request, runtime: Runtime, token: str) -> None:
-    if not verify(runtime.settings, request.cookies.get(CSRF_COOKIE), token):
-        raise CsrfRejectedError
-
-
-def _redirect(location: str) -> RedirectResponse:
-    response = RedirectResponse(location, status_code=303)
-    security_headers(response)
-    return response
-
-
-def _reader(runtime: Runtime) -> BuildReader | None:
-    try:
-        return reader_for(runtime.settings.artefact_dir)
-    except NotFoundError:
-        return None
-
-
-def _page_user(user: Principal) -> dict[str, str]:
-    return {"name": user.name, "role": user.role}
-
-
 # --- sign-in, sign-out, language -------------------------------------------------
 
 
@@ -127,8 +73,8 @@ def _page_user(user: Principal) -> dict[str, str]:
 def login_form(
     request: Request, runtime: Rt, next_path: Annotated[str, Query(alias="next")] = "/", signed_out: str = ""
 ) -> Response:
-    if _session_principal(request, runtime) is not None:
-        return _redirect(safe_next(next_path))
+    if session_principal(request, runtime) is not None:
+        return redirect(safe_next(next_path))
     context = {"next": safe_next(next_path), "failed": False, "username": "", "signed_out": signed_out == "1"}
     return render(request, "login.html", context)
 
@@ -147,7 +93,7 @@ def login(
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
     next_path: Annotated[str, Form(alias="next")] = "/",
 ) -> Response:
-    _check_csrf(request, runtime, csrf_token)
+    check_csrf(request, runtime, csrf_token)
     username = username.strip()
     if not username or not password or len(username) > 64 or len(password) > 1024:
         return _login_failed(request, username[:64], next_path)
@@ -156,7 +102,7 @@ def login(
     except AuthenticationError:
         audit(request, runtime, f"operator:{username}", "auth.login_failed", channel="console")
         return _login_failed(request, username, next_path)
-    response = _redirect(safe_next(next_path))
+    response = redirect(safe_next(next_path))
     response.set_cookie(
         SESSION_COOKIE,
         open_session(runtime.store, principal),
@@ -172,12 +118,12 @@ def login(
 
 @router.post("/logout")
 def logout(request: Request, runtime: Rt, csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "") -> Response:
-    _check_csrf(request, runtime, csrf_token)
-    principal = _session_principal(request, runtime)
+    check_csrf(request, runtime, csrf_token)
+    principal = session_principal(request, runtime)
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         revoke_session(runtime.store, token)
-    response = _redirect("/login?signed_out=1")
+    response = redirect("/login?signed_out=1")
     response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax", secure=runtime.settings.secure_cookies)
     if principal is not None:
         audit(request, runtime, principal.label, "auth.logout", f"operator:{principal.id}", channel="console")
@@ -190,7 +136,7 @@ def switch_language(
 ) -> Response:
     if code not in LANGUAGES:
         return _not_found(request)
-    response = _redirect(safe_next(next_path))
+    response = redirect(safe_next(next_path))
     response.set_cookie(
         LANG_COOKIE,
         code,
@@ -207,9 +153,9 @@ def switch_language(
 
 @router.get("/")
 def dashboard(request: Request, runtime: Rt, user: User) -> Response:
-    _require(user, "kpis:read", "segments:read")
-    context = {"user": _page_user(user), "active": "dashboard"}
-    reader = _reader(runtime)
+    require(user, "kpis:read", "segments:read")
+    context = {"user": page_user(user), "active": "dashboard"}
+    reader = current_reader(runtime)
     if reader is None:
         return render(request, "dashboard.html", {**context, "no_build": True})
     translate = Translator(language_of(request))
@@ -218,10 +164,10 @@ def dashboard(request: Request, runtime: Rt, user: User) -> Response:
 
 @router.get("/members")
 def members(request: Request, runtime: Rt, user: User) -> Response:
-    _require(user, "members:read")
+    require(user, "members:read")
     filters = MemberFilters.parse(request.query_params)
-    context = {"user": _page_user(user), "active": "members", "filters": filters}
-    reader = _reader(runtime)
+    context = {"user": page_user(user), "active": "members", "filters": filters}
+    reader = current_reader(runtime)
     if reader is None:
         return render(request, "members.html", {**context, "no_build": True})
     translate = Translator(language_of(request))
@@ -232,22 +178,61 @@ def members(request: Request, runtime: Rt, user: User) -> Response:
 
 @router.get("/members/{member_key}")
 def member(request: Request, runtime: Rt, user: User, member_key: str) -> Response:
-    _require(user, "members:read")
-    context: dict[str, Any] = {"user": _page_user(user), "active": "members", "member_key": member_key}
-    reader = _reader(runtime)
+    require(user, "members:read")
+    context: dict[str, Any] = {"user": page_user(user), "active": "members", "member_key": member_key}
+    reader = current_reader(runtime)
     if reader is None:
         return render(request, "member.html", {**context, "no_build": True})
     if not _MEMBER_KEY.match(member_key):
         return _not_found(request, member=True)
-    personal = allowed(user.role, "members:personal", user.scopes)
+    personal = can(user, "members:personal")
     try:
         view = member_view(runtime, reader, member_key, include_personal=personal)
     except NotFoundError:
         return _not_found(request, member=True)
     if personal:
         audit(request, runtime, user.label, "member.personal_read", member_key, channel="console")
-    context |= {"no_build": False, "build": build_info(reader), "view": view}
+    insight = member_insight(reader, view, Translator(language_of(request)))
+    context |= {"no_build": False, "build": build_info(reader), "view": view, "insight": insight}
     return render(request, "member.html", context)
+
+
+@router.get("/cohorts")
+def cohorts(request: Request, runtime: Rt, user: User) -> Response:
+    require(user, "kpis:read")
+    filters = CohortFilters.parse(request.query_params)
+    context = {"user": page_user(user), "active": "cohorts", "filters": filters}
+    reader = current_reader(runtime)
+    if reader is None:
+        return render(request, "cohorts.html", {**context, "no_build": True})
+    page = cohorts_context(reader, filters, Translator(language_of(request)))
+    return render(request, "cohorts.html", {**context, "no_build": False, "build": build_info(reader), **page})
+
+
+@router.get("/funnels")
+def funnels(request: Request, runtime: Rt, user: User) -> Response:
+    require(user, "kpis:read")
+    filters = FunnelFilters.parse(request.query_params)
+    context = {"user": page_user(user), "active": "funnels", "filters": filters}
+    reader = current_reader(runtime)
+    if reader is None:
+        return render(request, "funnels.html", {**context, "no_build": True})
+    page = funnels_context(reader, filters, Translator(language_of(request)))
+    status = 422 if page["errors"] else 200  # the form is shown again with what could not be read
+    context |= {"no_build": False, "build": build_info(reader), **page}
+    return render(request, "funnels.html", context, status=status)
+
+
+@router.get("/segments")
+def segments(request: Request, runtime: Rt, user: User) -> Response:
+    require(user, "segments:read")
+    filters = SegmentFilters.parse(request.query_params)
+    context = {"user": page_user(user), "active": "segments", "filters": filters}
+    reader = current_reader(runtime)
+    if reader is None:
+        return render(request, "segments.html", {**context, "no_build": True})
+    page = segments_context(reader, filters, Translator(language_of(request)))
+    return render(request, "segments.html", {**context, "no_build": False, "build": build_info(reader), **page})
 
 
 # --- errors ----------------------------------------------------------------------
@@ -260,7 +245,7 @@ def _not_found(request: Request, *, member: bool = False) -> Response:
 
 def _to_login(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LoginRequiredError)
-    return _redirect(f"/login?next={quote(safe_next(exc.next_path), safe='')}")
+    return redirect(f"/login?next={quote(safe_next(exc.next_path), safe='')}")
 
 
 def _forbidden(request: Request, _exc: Exception) -> Response:
@@ -268,7 +253,7 @@ def _forbidden(request: Request, _exc: Exception) -> Response:
 
 
 def _csrf_rejected(request: Request, _exc: Exception) -> Response:
-    signed_in = _session_principal(request, runtime_of(request)) is not None
+    signed_in = session_principal(request, runtime_of(request)) is not None
     return render(request, "error.html", {"kind": "csrf", "signed_in": signed_in}, status=403)
 
 
@@ -276,6 +261,8 @@ def install_console(app: FastAPI) -> None:
     """Mount the console's pages, static files and error handlers on ``app``."""
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     app.include_router(router)
+    app.include_router(tag_routes.router)
+    app.include_router(alert_routes.router)
     app.add_exception_handler(LoginRequiredError, _to_login)
     app.add_exception_handler(ConsoleForbiddenError, _forbidden)
     app.add_exception_handler(CsrfRejectedError, _csrf_rejected)

@@ -14,6 +14,7 @@ from patron.analytics.rfm import SEGMENTS
 from patron.analytics.schemas import KpiPoint, KpiReport, SegmentSummary
 from patron.analytics.service import kpi_report, segment_summary
 from patron.console.i18n import Translator, fmt_decimal, fmt_int, fmt_percent
+from patron.errors import NotFoundError, ValidationError
 from patron.members.schemas import MemberPage
 from patron.members.service import SORTS, list_members
 from patron.runtime import Runtime
@@ -112,6 +113,7 @@ class MemberFilters:
 
     q: str = ""
     segment: str | None = None
+    tag: str | None = None
     sort: str = "monetary"
     order: str = "desc"
     page: int = 1
@@ -124,6 +126,7 @@ class MemberFilters:
         return cls(
             q=params.get("q", "").strip()[:200],
             segment=segment if segment in SEGMENT_NAMES else None,
+            tag=(params.get("tag") or "").strip()[:64] or None,
             sort=sort if sort in SORTS else "monetary",
             order=order if order in ("asc", "desc") else "desc",
             page=_page_number(params.get("page")),
@@ -132,7 +135,13 @@ class MemberFilters:
     def url(self, **changes: Any) -> str:
         """Link to the members list with these filters, changed as given."""
         chosen = replace(self, **changes)
-        params = {"q": chosen.q, "segment": chosen.segment or "", "sort": chosen.sort, "order": chosen.order}
+        params = {
+            "q": chosen.q,
+            "segment": chosen.segment or "",
+            "tag": chosen.tag or "",
+            "sort": chosen.sort,
+            "order": chosen.order,
+        }
         query = {k: v for k, v in params.items() if v and (k, v) not in {("sort", "monetary"), ("order", "desc")}}
         if chosen.page > 1:
             query["page"] = str(chosen.page)
@@ -150,22 +159,41 @@ def _pager(filters: MemberFilters, result: MemberPage) -> dict[str, Any]:
     }
 
 
-def members_context(
-    runtime: Runtime, reader: BuildReader, filters: MemberFilters, translate: Translator
-) -> dict[str, Any]:
-    """One page of the members list with its filters, sort options and pager."""
-    result = list_members(
+def _members(runtime: Runtime, reader: BuildReader, filters: MemberFilters) -> MemberPage:
+    return list_members(
         runtime,
         reader,
         query=filters.q,
         segment=filters.segment,
+        tag=filters.tag,
         page=filters.page,
         page_size=PAGE_SIZE,
         sort=filters.sort,
         descending=filters.order == "desc",
     )
+
+
+def members_context(
+    runtime: Runtime, reader: BuildReader, filters: MemberFilters, translate: Translator
+) -> dict[str, Any]:
+    """One page of the members list with its filters, sort options and pager.
+
+    A rule tag that does not exist, or names a field this build lacks, is
+    dropped from the filters with a notice rather than failing the page.
+    """
+    notices: list[str] = []
+    try:
+        result = _members(runtime, reader, filters)
+    except (NotFoundError, ValidationError):
+        if filters.tag is None:
+            raise
+        notices.append(translate("members.tag_unusable", tag=filters.tag or ""))
+        filters = replace(filters, tag=None)
+        result = _members(runtime, reader, filters)
     return {
         "build": build_info(reader),
+        "filters": filters,
+        "notices": notices,
         "result": result,
         "pager": _pager(filters, result),
         "segment_options": [(name, translate.segment(name)) for name in reversed(SEGMENT_NAMES)],

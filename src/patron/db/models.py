@@ -1,12 +1,16 @@
 """Imports every domain's tables so that Base.metadata knows them all."""
 
+from patron.alerts.models import Alert, AlertRule
 from patron.analytics.models import BuildRun
 from patron.audit.models import AuditEntry
 from patron.auth.models import ApiKey, Operator, OperatorSession
 from patron.ingest.models import ImportRun, QuarantinedRow
 from patron.members.models import MemberIdentity, VaultEntry
+from patron.tags.models import TagDefinition
 
 __all__ = [
+    "Alert",
+    "AlertRule",
     "ApiKey",
     "AuditEntry",
     "BuildRun",
@@ -15,5 +19,6 @@ __all__ = [
     "Operator",
     "OperatorSession",
     "QuarantinedRow",
+    "TagDefinition",
     "VaultEntry",
 ]

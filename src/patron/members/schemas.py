@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 __all__ = ["MemberPage", "MemberRead", "MemberView", "OrderRead", "PersonalRead"]
 
@@ -29,6 +29,18 @@ class MemberRead(BaseModel):
     p_alive: float | None = None
     expected_purchases_90d: float | None = None
     clv_12m: float | None = None
+    churn_risk: float | None = None
+    churn_reasons: list[str] = Field(
+        default_factory=list, description="features raising the risk most, strongest first"
+    )
+    cluster: int | None = None
+    top_category: str | None = None
+    top_category_share: float | None = None
+    price_band: str | None = None
+    discount_sensitivity: str | None = None
+    preferred_weekday: int | None = Field(default=None, description="0 = Monday")
+    preferred_hour: int | None = None
+    main_channel: str | None = None
 
 
 class MemberPage(BaseModel):
@@ -67,3 +79,4 @@ class MemberView(BaseModel):
     as_of: str
     recent_orders: list[OrderRead]
     personal: PersonalRead | None
+    tags: list[str] = Field(default_factory=list, description="rule tags the member carries in the current build")

@@ -15,6 +15,7 @@ from patron.members.models import MemberIdentity
 from patron.members.schemas import MemberPage, MemberRead, MemberView, OrderRead, PersonalRead
 from patron.members.vault_store import find_by_email, read_personal
 from patron.runtime import Runtime
+from patron.tags.service import member_tags, tag_filter
 
 __all__ = ["SORTS", "SegmentName", "list_members", "member_view"]
 
@@ -30,9 +31,23 @@ SegmentName = Literal[
     "potential_loyalists",
     "champions",
 ]
-SORTS = ("monetary", "frequency", "recency_days", "last_order_at", "clv_12m", "member_key")
+SORTS = ("monetary", "frequency", "recency_days", "last_order_at", "clv_12m", "churn_risk", "member_key")
 _MEMBER_FIELDS = list(MemberRead.model_fields)
+
+
 _KEY = re.compile(r"^m[0-9a-f]{1,16}$")
+_REASONS = ("reason_1", "reason_2", "reason_3")
+
+
+def _fields(profiles: ibis.Table) -> list[str]:
+    """The member fields this build has (older builds lack the newer columns)."""
+    present = set(profiles.columns)
+    return [name for name in (*_MEMBER_FIELDS, *_REASONS) if name in present]
+
+
+def _member(row: dict[str, Any]) -> MemberRead:
+    reasons = [reason for name in _REASONS if (reason := row.pop(name, None))]
+    return MemberRead(**row, churn_reasons=reasons)
 
 
 def _matching_keys(runtime: Runtime, query: str) -> list[str] | None:
@@ -56,12 +71,13 @@ def list_members(
     *,
     query: str = "",
     segment: str | None = None,
+    tag: str | None = None,
     page: int = 1,
     page_size: int = 50,
     sort: str = "monetary",
     descending: bool = True,
 ) -> MemberPage:
-    """Search by member key, source customer id or e-mail; filter by segment; paginate."""
+    """Search by member key, source customer id or e-mail; filter by segment and rule tag; paginate."""
     if segment is not None and segment not in {name for name, _, _ in SEGMENTS}:
         raise ValidationError(f"unknown segment {segment!r}", field="segment")
     if sort not in SORTS:
@@ -74,16 +90,18 @@ def list_members(
         profiles = profiles.filter(exact | prefix)
     if segment is not None:
         profiles = profiles.filter(profiles.segment == segment)
+    if tag is not None:
+        profiles = profiles.filter(tag_filter(runtime.store, reader, tag, profiles))
     total = int(profiles.count().execute())
     key = profiles[sort].desc() if descending else profiles[sort].asc()
     rows = (
         profiles.order_by([key, profiles.member_key])
         .limit(page_size, offset=(page - 1) * page_size)
-        .select(_MEMBER_FIELDS)
+        .select(_fields(profiles))
         .to_pyarrow()
         .to_pylist()
     )
-    return MemberPage(items=[MemberRead(**row) for row in rows], total=total, page=page, page_size=page_size)
+    return MemberPage(items=[_member(row) for row in rows], total=total, page=page, page_size=page_size)
 
 
 def _personal(runtime: Runtime, member_key: str) -> PersonalRead:
@@ -100,7 +118,7 @@ def member_view(
 ) -> MemberView:
     """Member 360; personal fields only when the caller's role allows them."""
     profiles = reader.table("profiles")
-    rows = profiles.filter(profiles.member_key == member_key).select(_MEMBER_FIELDS).to_pyarrow().to_pylist()
+    rows = profiles.filter(profiles.member_key == member_key).select(_fields(profiles)).to_pyarrow().to_pylist()
     if not rows:
         raise NotFoundError(f"member {member_key} has no profile in the current build")
     facts = reader.table("orders")
@@ -113,8 +131,9 @@ def member_view(
         .to_pylist()
     )
     return MemberView(
-        profile=MemberRead(**rows[0]),
+        profile=_member(rows[0]),
         as_of=str(reader.manifest["as_of"]),
         recent_orders=[OrderRead(**row) for row in recent],
         personal=_personal(runtime, member_key) if include_personal else None,
+        tags=member_tags(runtime.store, reader, member_key),
     )

@@ -53,7 +53,11 @@ DEFAULT_FIELDS: Mapping[str, FieldType] = MappingProxyType(
     {"member_key": "string", "recency_days": "number", "frequency": "number", "monetary": "number",
      "first_order_at": "date", "last_order_at": "date", "r_score": "number", "f_score": "number",
      "m_score": "number", "segment": "string", "source": "string", "region": "string", "gender": "string",
-     "channel": "string", "signup_at": "date"}
+     "channel": "string", "signup_at": "date", "lifecycle": "string", "p_alive": "number",
+     "expected_purchases_90d": "number", "clv_12m": "number", "churn_risk": "number", "cluster": "number",
+     "top_category": "string", "top_category_share": "number", "price_band": "string",
+     "discount_sensitivity": "string", "preferred_weekday": "number", "preferred_hour": "number",
+     "main_channel": "string"}
 )  # fmt: skip
 _KEYWORDS = frozenset({"and", "or", "not", "in", "between", "true", "false"})
 _ORDERED: tuple[FieldType, ...] = ("number", "date")

@@ -14,7 +14,7 @@ from patron.members.service import SegmentName, list_members, member_view
 
 router = APIRouter(prefix="/members", tags=["members"])
 
-Sort = Literal["monetary", "frequency", "recency_days", "last_order_at", "clv_12m", "member_key"]
+Sort = Literal["monetary", "frequency", "recency_days", "last_order_at", "clv_12m", "churn_risk", "member_key"]
 
 
 @router.get("", summary="Search and list members", response_model=MemberPage)
@@ -24,13 +24,22 @@ def members(
     reader: Reader,
     q: Annotated[str, Query(max_length=200, description="member key, source customer id or e-mail")] = "",
     segment: SegmentName | None = None,
+    tag: Annotated[str | None, Query(max_length=64, description="only members carrying this rule tag")] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
     sort: Sort = "monetary",
     order: Literal["asc", "desc"] = "desc",
 ) -> MemberPage:
     return list_members(
-        runtime, reader, query=q, segment=segment, page=page, page_size=page_size, sort=sort, descending=order == "desc"
+        runtime,
+        reader,
+        query=q,
+        segment=segment,
+        tag=tag,
+        page=page,
+        page_size=page_size,
+        sort=sort,
+        descending=order == "desc",
     )
 
 

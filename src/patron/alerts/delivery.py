@@ -1,0 +1,153 @@
+"""Posting alerts to webhooks, signed and retried.
+
+The body is compact JSON with sorted keys. ``X-Patron-Signature`` is
+``sha256=`` followed by the hex HMAC-SHA256 of the exact body bytes, keyed by
+the rule's secret; receivers recompute it and compare in constant time.
+A delivery makes up to ``attempts`` tries: connection errors, timeouts, 429
+and 5xx answers are retried after ``backoff * 2**(try - 1)`` seconds; any
+other non-2xx answer fails at once (the receiver refused the alert).
+Redirects are not followed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx2
+from sqlalchemy import select
+
+from patron import __version__
+from patron.alerts.models import Alert, AlertRule
+from patron.alerts.schemas import AlertRead
+from patron.db.base import utcnow
+from patron.runtime import Runtime
+
+__all__ = [
+    "SIGNATURE_HEADER",
+    "DeliveryResult",
+    "WebhookPolicy",
+    "alert_payload",
+    "deliver_pending",
+    "encode_body",
+    "post_alert",
+    "secret_owner",
+    "sign",
+]
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Patron-Signature"
+_MAX_ERROR = 500
+_BOOKKEEPING = {"delivery_status", "delivery_attempts", "delivery_error", "delivered_at"}
+
+
+@dataclass(frozen=True)
+class WebhookPolicy:
+    """How hard to try: tries per alert, seconds per try, first back-off in seconds."""
+
+    attempts: int = 3
+    timeout: float = 5.0
+    backoff: float = 0.5
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    status: Literal["delivered", "failed"]
+    attempts: int
+    error: str | None = None
+
+
+def secret_owner(rule_id: int) -> str:
+    """Associated data binding a sealed webhook secret to its rule."""
+    return f"alert_rule:{rule_id}"
+
+
+def encode_body(payload: dict[str, Any]) -> bytes:
+    """The exact bytes that are posted and signed."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The signature header value: ``sha256=<hex HMAC-SHA256(secret, body)>``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _retryable(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+def post_alert(
+    client: httpx2.Client,
+    url: str,
+    payload: dict[str, Any],
+    secret: str,
+    policy: WebhookPolicy = WebhookPolicy(),
+    sleep: Callable[[float], None] = time.sleep,
+) -> DeliveryResult:
+    """Post ``payload`` to ``url`` until it is accepted or the tries run out."""
+    body = encode_body(payload)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": f"patron/{__version__}",
+        "X-Patron-Event": "alert.fired",
+        SIGNATURE_HEADER: sign(secret, body),
+    }
+    error = ""
+    for attempt in range(1, policy.attempts + 1):
+        if attempt > 1:
+            sleep(policy.backoff * 2 ** (attempt - 2))
+        try:
+            response = client.post(url, content=body, headers=headers, timeout=policy.timeout)
+        except httpx2.TransportError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR]
+        else:
+            if 200 <= response.status_code < 300:
+                return DeliveryResult("delivered", attempt)
+            error = f"HTTP {response.status_code}"
+            if not _retryable(response.status_code):
+                return DeliveryResult("failed", attempt, error)
+        log.info("webhook attempt failed", extra={"attempt": attempt, "error": error})
+    return DeliveryResult("failed", policy.attempts, error)
+
+
+def alert_payload(alert: Alert) -> dict[str, Any]:
+    """The alert fields a receiver gets (the delivery bookkeeping stays out)."""
+    fields = AlertRead.model_validate(alert).model_dump(mode="json", exclude=_BOOKKEEPING)
+    return {"event": "alert.fired", **fields}
+
+
+def deliver_pending(runtime: Runtime, alert_ids: list[int], policy: WebhookPolicy = WebhookPolicy()) -> None:
+    """Post each pending alert among ``alert_ids`` to its rule's webhook; record the outcome on the alert.
+
+    Deliveries run one after another on one connection pool, outside any
+    transaction; each outcome is committed as soon as it is known.
+    """
+    with runtime.store.session() as sess:
+        query = (
+            select(Alert, AlertRule.id, AlertRule.webhook_url, AlertRule.webhook_secret)
+            .join(AlertRule, Alert.rule_id == AlertRule.id)
+            .where(Alert.id.in_(alert_ids), Alert.delivery_status == "pending")
+            .order_by(Alert.id)
+        )
+        pending = [(alert_payload(alert), rule_id, url, sealed) for alert, rule_id, url, sealed in sess.execute(query)]
+    if not pending:
+        return
+    with httpx2.Client(follow_redirects=False) as client:
+        for payload, rule_id, url, sealed in pending:
+            result = DeliveryResult("failed", 0, "the rule no longer has a webhook URL")
+            if url is not None:
+                secret = runtime.cipher.open(secret_owner(rule_id), "webhook_secret", sealed)
+                result = post_alert(client, url, payload, secret, policy)
+            with runtime.store.session() as sess:
+                alert = sess.get_one(Alert, payload["id"])
+                alert.delivery_status, alert.delivery_attempts = result.status, result.attempts
+                alert.delivery_error = result.error
+                alert.delivered_at = utcnow() if result.status == "delivered" else None
+            log.info("alert delivery", extra={"alert_id": payload["id"], "status": result.status})

@@ -1,0 +1,106 @@
+"""Daily demand per product and per category, written once in Ibis.
+
+Definitions:
+
+- demand = units (``order_lines.quantity``) of **completed** orders, counted on the day the order was
+  placed (the order's own timestamp, the shop's wall clock); cancelled orders never count;
+- returned lines are **not** subtracted: the unit was demanded and left the shelf; its return, later,
+  is a restock that the forecast does not model;
+- lines without a product, and non-positive quantities, are left out;
+- a category series adds up all products of the category; products without a category form the
+  series ``(uncategorised)``;
+- series are zero-filled: one row per key and day of ``[start, end)`` for every key with at least one
+  unit in that period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Literal
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+from numpy.typing import NDArray
+
+from patron.errors import ValidationError
+
+__all__ = ["LEVELS", "UNCATEGORISED", "DemandPanel", "Level", "daily_demand", "demand_panel", "demand_units"]
+
+Level = Literal["product", "category"]
+LEVELS: tuple[Level, ...] = ("product", "category")
+UNCATEGORISED = "(uncategorised)"
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time())
+
+
+def demand_units(orders: ir.Table, lines: ir.Table, products: ir.Table, start: date, end: date) -> ir.Table:
+    """Units per product, category and day over ``[start, end)``; only days with sales (no zero rows)."""
+    done = orders.filter(
+        (orders.status == "completed") & (orders.ordered_at >= _midnight(start)) & (orders.ordered_at < _midnight(end))
+    )
+    sold = lines.filter(lines.product_key.notnull() & (lines.quantity > 0))
+    joined = sold.join(done, "order_key").select(sold.product_key, sold.quantity, day=done.ordered_at.date())
+    per_day = joined.group_by(["product_key", "day"]).aggregate(units=joined.quantity.sum())
+    named = per_day.left_join(products.select("product_key", "category"), "product_key")
+    return named.select(
+        named.product_key,
+        category=named.category.fill_null(UNCATEGORISED),
+        day=named.day,
+        units=named.units.cast("int64"),
+    )
+
+
+def daily_demand(
+    orders: ir.Table, lines: ir.Table, products: ir.Table, *, level: Level, start: date, end: date
+) -> ir.Table:
+    """Zero-filled daily units of one level: columns ``key``, ``day``, ``units``, ordered by key and day."""
+    if level not in LEVELS:
+        raise ValidationError(f"level must be one of {', '.join(LEVELS)}", field="level")
+    if end <= start:
+        raise ValidationError("the demand period must end after it starts", field="end")
+    units = demand_units(orders, lines, products, start, end)
+    column = units.product_key if level == "product" else units.category
+    sparse = units.group_by(key=column, day=units.day).aggregate(units=units.units.sum())
+    keys = sparse.select("key").distinct()
+    days = [start + timedelta(days=i) for i in range((end - start).days)]
+    calendar = ibis.memtable({"day": days}, schema={"day": "date"})
+    grid = keys.cross_join(calendar)
+    filled = grid.left_join(sparse, ["key", "day"]).select(
+        grid.key, grid.day, units=sparse.units.fill_null(0).cast("int64")
+    )
+    return filled.order_by(["key", "day"])
+
+
+@dataclass(frozen=True)
+class DemandPanel:
+    """Daily units of one level as a dense matrix: row ``i`` is ``keys[i]``, column ``t`` is ``start + t`` days."""
+
+    level: Level
+    keys: tuple[str, ...]
+    start: date
+    units: NDArray[np.float64]
+
+    @property
+    def days(self) -> int:
+        return int(self.units.shape[1])
+
+    def day(self, index: int) -> date:
+        return self.start + timedelta(days=index)
+
+    def with_units(self, units: NDArray[np.float64]) -> DemandPanel:
+        return DemandPanel(self.level, self.keys, self.start, units)
+
+
+def demand_panel(
+    orders: ir.Table, lines: ir.Table, products: ir.Table, *, level: Level, start: date, end: date
+) -> DemandPanel:
+    """The zero-filled daily demand of ``level`` over ``[start, end)`` as a dense matrix."""
+    table = daily_demand(orders, lines, products, level=level, start=start, end=end).to_pyarrow()
+    days = (end - start).days
+    keys = table.column("key").take(np.arange(0, table.num_rows, days)).to_pylist()
+    units = table.column("units").to_numpy().astype(np.float64).reshape(len(keys), days)
+    return DemandPanel(level=level, keys=tuple(keys), start=start, units=units)
