@@ -24,6 +24,8 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from patron.alerts.schemas import AlertRuleCreate
+from patron.alerts.service import create_rule
 from patron.api.app import create_app
 from patron.auth import rules
 from patron.auth.schemas import ApiKeyCreate, OperatorCreate
@@ -78,6 +80,11 @@ class World:
     def unique(self, prefix: str) -> str:
         return f"{prefix}-{self._tag}-{next(self._serial)}"
 
+    def alert_rule(self) -> int:
+        """A fresh alert rule, so that every change or deletion has one of its own."""
+        data = AlertRuleCreate(name=self.unique("walk-rule"), metric="gmv", kind="threshold", op="<", value=1.0)
+        return create_rule(self.runtime, data, "walk").id
+
     def tag(self) -> str:
         """A fresh rule tag, so that every change or deletion has one of its own."""
         return create_tag(
@@ -127,6 +134,10 @@ def _login(w: World, role: str) -> Call:
 
 def _new_operator(w: World, _role: str) -> Call:
     return body({"username": w.unique("walk-op"), "password": PASSWORD, "role": "marketer"})
+
+
+def _rule_body(w: World, **fields: object) -> Call:
+    return body({"name": w.unique("walk-rule"), "metric": "gmv", "kind": "threshold", "op": "<", "value": 1, **fields})
 
 
 MATRIX: dict[tuple[str, str], Route] = {
@@ -270,6 +281,78 @@ MATRIX: dict[tuple[str, str], Route] = {
                 lambda _w: Call(params={"steps": "view", "start": "2011-12-01", "end": "2011-11-01"}),
                 ("start",),
             ),
+        ),
+    ),
+    ("GET", "/api/v1/alert-rules"): Route("alerts:read"),
+    ("POST", "/api/v1/alert-rules"): Route(
+        "alerts:manage",
+        lambda w, _role: _rule_body(w, webhook_url="https://hooks.example.com/patron"),
+        (
+            Bad("unknown metric", lambda w: _rule_body(w, metric="profit"), ("body", "metric")),
+            Bad("bad operator", lambda w: _rule_body(w, op="=="), ("body", "op")),
+            Bad("threshold without a value", lambda w: _rule_body(w, value=None), ("body", "value")),
+            Bad(
+                "anomaly over 1 week",
+                lambda w: _rule_body(w, kind="anomaly", op=None, value=None, weeks=1),
+                ("body", "weeks"),
+            ),
+            Bad("file webhook", lambda w: _rule_body(w, webhook_url="file:///etc/passwd"), ("body", "webhook_url")),
+        ),
+    ),
+    ("PATCH", "/api/v1/alert-rules/{rule_id}"): Route(
+        "alerts:manage",
+        lambda w, _role: Call(path={"rule_id": w.alert_rule()}, body={"value": 2, "enabled": False}, has_body=True),
+        (
+            Bad(
+                "rule id not a number",
+                lambda _w: Call(path={"rule_id": "first"}, body={}, has_body=True),
+                ("path", "rule_id"),
+            ),
+            Bad(
+                "bad operator",
+                lambda w: Call(path={"rule_id": w.alert_rule()}, body={"op": "=="}, has_body=True),
+                ("body", "op"),
+            ),
+            Bad(
+                "ftp webhook",
+                lambda w: Call(
+                    path={"rule_id": w.alert_rule()}, body={"webhook_url": "ftp://x.example/"}, has_body=True
+                ),
+                ("body", "webhook_url"),
+            ),
+            # rejected by the service, which names the field without its location
+            Bad(
+                "weeks on a threshold rule",
+                lambda w: Call(path={"rule_id": w.alert_rule()}, body={"weeks": 8}, has_body=True),
+                ("weeks",),
+            ),
+        ),
+    ),
+    ("DELETE", "/api/v1/alert-rules/{rule_id}"): Route(
+        "alerts:manage",
+        lambda w, _role: Call(path={"rule_id": w.alert_rule()}),
+        (Bad("rule id not a number", lambda _w: Call(path={"rule_id": "first"}), ("path", "rule_id")),),
+    ),
+    ("GET", "/api/v1/alerts"): Route(
+        "alerts:read",
+        lambda _w, _role: Call(
+            params={"metric": "gmv", "start": "2011-11-01", "end": "2011-12-09", "page": 1, "page_size": 10}
+        ),
+        (
+            Bad("page 0", lambda _w: Call(params={"page": 0}), ("query", "page")),
+            Bad("page_size 100000", lambda _w: Call(params={"page_size": 100_000}), ("query", "page_size")),
+            Bad("unknown metric", lambda _w: Call(params={"metric": "profit"}), ("query", "metric")),
+            Bad("rule id 0", lambda _w: Call(params={"rule_id": 0}), ("query", "rule_id")),
+            Bad("not a date", lambda _w: Call(params={"start": "soon"}), ("query", "start")),
+            Bad("start after end", lambda _w: Call(params={"start": "2011-12-01", "end": "2011-11-01"}), ("start",)),
+        ),
+    ),
+    ("POST", "/api/v1/alerts/check"): Route(
+        "alerts:manage",
+        lambda _w, _role: Call(params={"days": 2}),
+        (
+            Bad("days 0", lambda _w: Call(params={"days": 0}), ("query", "days")),
+            Bad("days 1000", lambda _w: Call(params={"days": 1000}), ("query", "days")),
         ),
     ),
     ("GET", "/api/v1/imports"): Route(

@@ -17,8 +17,20 @@ from hypothesis import strategies as st
 from patron.analytics.artefacts import reader_for
 from patron.errors import ValidationError
 from patron.runtime import Runtime
-from patron.tags import FieldType, RuleSyntaxError, parse_rule, rule_filter, validate_rule
-from patron.tags.rules import DEFAULT_FIELDS, MAX_DEPTH, And, Compare, Field, Not, Or
+from patron.tags.errors import RuleSyntaxError
+from patron.tags.rules import (
+    DEFAULT_FIELDS,
+    MAX_DEPTH,
+    And,
+    Compare,
+    Field,
+    FieldType,
+    Not,
+    Or,
+    parse_rule,
+    rule_filter,
+    validate_rule,
+)
 
 AS_OF = date(2024, 3, 11)
 _COLUMNS = ("member_key", "segment", "monetary", "frequency", "recency_days", "region", "last_order_at", "signup_at")

@@ -125,9 +125,16 @@ def build(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="YYYY-MM-DD; default: the day after the last order.")
     ] = None,
+    models: Annotated[
+        bool, typer.Option("--models/--no-models", help="Fit CLV, churn and clusters (off: RFM, segments, tags).")
+    ] = True,
+    alerts: Annotated[
+        bool, typer.Option("--alerts/--no-alerts", help="Check the alert rules on the new build's latest day.")
+    ] = True,
     json_out: JsonOut = False,
 ) -> None:
-    """Compute member profiles (RFM, segments) and the KPI artefacts."""
+    """Compute member profiles, segments, behaviour tags, CLV, churn risk and clusters; then check alerts."""
+    from patron.alerts.service import check_alerts
     from patron.analytics.build import build_profiles
     from patron.errors import ValidationError
 
@@ -138,14 +145,17 @@ def build(
             raise ValidationError(f"not a date (YYYY-MM-DD): {as_of!r}", field="as_of") from None
         runtime = open_runtime()
         with RichProgress(Console(stderr=True), enabled=not json_out) as progress:
-            result = build_profiles(runtime, day, progress)
+            result = build_profiles(runtime, day, progress, with_models=models)
         record(runtime.store, _actor(), "build.run", f"build:{result.id}", details={"as_of": str(result.as_of)})
+        fired = check_alerts(runtime) if alerts else []
         if json_out:
-            print_json(result.model_dump(mode="json"))
+            print_json({**result.model_dump(mode="json"), "alerts": [a.model_dump(mode="json") for a in fired]})
             return
         console.print(
             f"[green]built[/green] {result.members_profiled:,} profiles as of {result.as_of} in {result.seconds:.1f} s"
         )
+        for alert in fired:
+            console.print(f"[yellow]alert[/yellow] {alert.message}")
 
 
 def segments(json_out: JsonOut = False) -> None:

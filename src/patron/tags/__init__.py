@@ -1,17 +1,6 @@
-"""Rule tags: operator-defined conditions over profile fields, run in the warehouse."""
+"""Tags: rule tags defined by operators and behaviour tags computed by the build.
 
-from __future__ import annotations
-
-from patron.tags.errors import RuleSyntaxError
-from patron.tags.rules import DEFAULT_FIELDS, FieldType, Rule, RuleProblem, parse_rule, rule_filter, validate_rule
-
-__all__ = [
-    "DEFAULT_FIELDS",
-    "FieldType",
-    "Rule",
-    "RuleProblem",
-    "RuleSyntaxError",
-    "parse_rule",
-    "rule_filter",
-    "validate_rule",
-]
+Rule tags live in :mod:`patron.tags.rules` (the language) and :mod:`patron.tags.service` (stored
+definitions); behaviour tags in :mod:`patron.tags.behaviour`. Import from the submodules: this package
+imports nothing, so registering the tables (:mod:`patron.tags.models`) does not pull in the warehouse stack.
+"""
