@@ -283,7 +283,7 @@ def test_build_segments_kpis_and_status(patron: Patron, sample: Path, home: Path
     assert december["gmv"] == pytest.approx(3 * 5.95)
     assert (december["orders"], december["buyers"]) == (1, 0)
     assert kpis["total"]["orders"] == 4
-    assert status["counts"] == {"members": 2, "products": 5, "orders": 5, "order_lines": 6, "events": 0}
+    assert status["counts"] == {"members": 2, "products": 5, "orders": 5, "order_lines": 6, "events": 0, "inventory": 0}
     assert datetime.fromisoformat(status["last_import"]) == datetime.fromisoformat(run["finished_at"])
     assert datetime.fromisoformat(status["last_build"])
     assert status["build_as_of"] == "2011-12-03"

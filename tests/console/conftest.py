@@ -4,7 +4,9 @@ Two data directories are prepared once per session: the shared online-retail
 file (orders only), built with its models (churn, clusters, CLV), and a small
 demo shop whose build also holds member events (for the funnels page) but no
 models. Tests that change rule tags or alert rules get a copy of the retail
-build with an operational store of their own (``retail_copy``). Browser tests
+build with an operational store of their own (``retail_copy``); the forecasts
+page reads a copy of the demo shop with forecasts and low stock
+(``forecast_runtime``). Browser tests
 drive the system Chromium (/usr/bin/chromium) through Playwright's sync API;
 they skip when it is missing, except in CI where they fail.
 Every page a browser test visits is saved to test-artifacts/screenshots/.
@@ -20,18 +22,22 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import ibis
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from patron.analytics.artefacts import reader_for
 from patron.analytics.build import build_profiles
 from patron.api.app import create_app
 from patron.auth.schemas import OperatorCreate
 from patron.auth.service import create_operator
 from patron.console.assets import ensure_vendor_assets, vendor_available
 from patron.demo import generate_shop
+from patron.forecast import forecast_step, write_forecast_artefacts
 from patron.ingest.service import import_batch, run_import
 from patron.runtime import Runtime
 from tests.conftest import make_settings, shared_data
@@ -123,6 +129,39 @@ def copy_of_build(source: Runtime, home: Path) -> Runtime:
     return rt
 
 
+def _stock_top_sellers(runtime: Runtime, as_of: datetime, products: int = 3) -> None:
+    """Record nearly empty stock for the best-selling products, so that the forecast warns about them."""
+    with runtime.warehouse() as warehouse:
+        lines = warehouse.table("order_lines")
+        top = lines.group_by("product_key").aggregate(n=lines.count()).order_by([ibis.desc("n"), "product_key"])
+        keys = top.limit(products).product_key.to_pyarrow().to_pylist()
+        for key in keys:
+            warehouse.con.con.execute(
+                "INSERT INTO inventory (product_key, updated_at, on_hand, lead_time_days, safety_stock) "
+                "VALUES (?, ?, 1, 14, 5)",
+                [key, as_of - timedelta(hours=1)],
+            )
+
+
+@pytest.fixture(scope="session")
+def forecast_runtime(events_runtime: Runtime, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    """The demo shop's build with demand forecasts and low-stock warnings for its three best sellers.
+
+    The warehouse is copied too: the forecast step reads it, and the stock counts are added to the copy.
+    """
+    home = tmp_path_factory.mktemp("console-forecasts") / "home"
+    rt = copy_of_build(events_runtime, home)
+    shutil.copyfile(events_runtime.settings.home / "warehouse.duckdb", home / "warehouse.duckdb")
+    reader = reader_for(rt.settings.artefact_dir)
+    as_of = datetime.combine(date.fromisoformat(reader.manifest["as_of"]), datetime.min.time())
+    _stock_top_sellers(rt, as_of)
+    with rt.warehouse() as warehouse:
+        result = forecast_step(warehouse, as_of)
+    write_forecast_artefacts(result, Path(reader.manifest["path"]))
+    yield rt
+    rt.close()
+
+
 @pytest.fixture
 def retail_copy(built_runtime: Runtime, tmp_path: Path) -> Iterator[Runtime]:
     """The online-retail build in a data directory of its own: tags and alert rules added here stay here."""
@@ -170,6 +209,13 @@ def events_server(events_runtime: Runtime, vendor_assets: None) -> Iterator[str]
 def retail_copy_server(retail_copy: Runtime, vendor_assets: None) -> Iterator[str]:
     """The console over a copy of the online-retail build (for journeys that add tags or alert rules)."""
     with _serve(retail_copy) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def forecast_server(forecast_runtime: Runtime, vendor_assets: None) -> Iterator[str]:
+    """The console over the demo shop with forecasts and stock warnings."""
+    with _serve(forecast_runtime) as url:
         yield url
 
 

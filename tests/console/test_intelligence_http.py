@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
+from html import unescape
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
 from patron.alerts.series import build_last_day, daily_kpis
 from patron.alerts.service import list_alerts, list_rules
 from patron.analytics.artefacts import reader_for
-from patron.api.app import create_app
 from patron.auth.schemas import OperatorCreate
 from patron.auth.service import create_operator
 from patron.console import rendering
@@ -26,35 +23,12 @@ from patron.console.i18n import Translator
 from patron.runtime import Runtime
 from patron.tags.schemas import TagCreate
 from patron.tags.service import check_rule, create_tag, list_tags
+from tests.console.clients import page_data, signed_in, token
 from tests.console.conftest import PASSWORD
 
-_TOKEN = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
-_DATA = re.compile(r'<script type="application/json" id="page-data">(.*?)</script>', re.S)
 EN, ZH = Translator("en"), Translator("zh-CN")
 
 pytestmark = pytest.mark.slow  # the session's builds
-
-
-@contextmanager
-def signed_in(runtime: Runtime, username: str = "admin", language: str = "en") -> Iterator[TestClient]:
-    with TestClient(create_app(runtime)) as client:
-        client.cookies.set("patron_lang", language)
-        form = {"username": username, "password": PASSWORD, "csrf_token": token(client, "/login")}
-        assert client.post("/login", data=form, follow_redirects=False).status_code == 303
-        yield client
-
-
-def token(client: TestClient, path: str = "/tags") -> str:
-    found = _TOKEN.search(client.get(path).text)
-    assert found is not None
-    return found.group(1)
-
-
-def page_data(html: str) -> dict[str, Any]:
-    found = _DATA.search(html)
-    assert found is not None, "the page embeds no chart data"
-    charts: dict[str, Any] = json.loads(found.group(1))["charts"]
-    return charts
 
 
 def build_dir(runtime: Runtime) -> Path:
@@ -325,7 +299,7 @@ def test_a_bad_rule_is_refused_with_the_position_of_each_problem(retail_copy: Ru
     assert response.status_code == 422
     assert re.findall(r'data-problem-position="(\d+)"', response.text) == [str(p.position) for p in problems]
     marks = re.findall(r"<mark data-problem-mark>([^<]*)</mark>", response.text)
-    assert marks == [rule[p.position] for p in problems]
+    assert [unescape(mark) for mark in marks] == [rule[p.position] for p in problems]
     assert EN("tags.problem_at", column=problems[0].position + 1) in response.text
     assert '<textarea name="rule"' in response.text and "segmnt = &#34;x&#34;" in response.text  # kept to fix
     assert list_tags(retail_copy.store) == []
@@ -445,6 +419,25 @@ def test_a_rule_the_service_refuses_is_shown_with_the_reason(
 
     assert response.status_code == 422
     assert message.replace("'", "&#39;") in response.text
+    assert list_rules(retail_copy.store) == []
+
+
+def test_rule_names_are_unique_and_rules_can_be_deleted(retail_copy: Runtime) -> None:
+    rule = {"name": "busy", "metric": "orders", "kind": "threshold", "op": ">", "value": "1"}
+    with signed_in(retail_copy) as client:
+        csrf = token(client, "/alerts")
+        first = client.post("/alerts/rules", data={**rule, "csrf_token": csrf}, follow_redirects=False)
+        twice = client.post("/alerts/rules", data={**rule, "value": "2", "csrf_token": csrf})
+        [stored] = list_rules(retail_copy.store)
+        deleted = client.post(f"/alerts/rules/{stored.id}/delete", data={"csrf_token": csrf}, follow_redirects=False)
+        again = client.post(f"/alerts/rules/{stored.id}/delete", data={"csrf_token": csrf})
+
+    assert first.status_code == 303 and twice.status_code == 409
+    assert EN("alerts.name_taken", name="busy") in twice.text
+    assert 'value="2"' in twice.text  # the form keeps what was typed
+    assert stored.value == 1
+    assert deleted.status_code == 303 and deleted.headers["location"] == "/alerts?deleted=busy"
+    assert again.status_code == 404 and EN("alerts.rule_not_found") in again.text
     assert list_rules(retail_copy.store) == []
 
 

@@ -77,13 +77,38 @@ def alerts(request: Request, runtime: Rt, user: User) -> Response:
 
 
 @router.post("/alerts/rules")
-async def add_rule(request: Request, runtime: Rt, user: User) -> Response:
-    fields = await request.form()
-    check_csrf(request, runtime, str(fields.get(CSRF_FIELD, "")))
+def add_rule(
+    request: Request,
+    runtime: Rt,
+    user: User,
+    name: Text = "",
+    metric: Text = "",
+    kind: Text = "",
+    op: Text = "",
+    value: Text = "",
+    percent: Text = "",
+    compare_to: Text = "",
+    z_threshold: Text = "",
+    weeks: Text = "",
+    direction: Text = "",
+    csrf_token: Token = "",
+) -> Response:
+    check_csrf(request, runtime, csrf_token)
     require(user, "alerts:read", "alerts:manage")
     translate = Translator(language_of(request))
-    values = {name: str(value) for name, value in fields.items() if name != CSRF_FIELD and isinstance(value, str)}
-    rule, form = rule_from_form(values, translate)
+    typed = {
+        "name": name,
+        "metric": metric,
+        "kind": kind,
+        "op": op,
+        "value": value,
+        "percent": percent,
+        "compare_to": compare_to,
+        "z_threshold": z_threshold,
+        "weeks": weeks,
+        "direction": direction,
+    }
+    rule, form = rule_from_form(typed, translate)
     if rule is None:
         return _page(request, runtime, user, form, status=422)
     try:

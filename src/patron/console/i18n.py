@@ -100,6 +100,7 @@ def _intelligence_keys() -> set[str]:
     keys |= {f"alerts.compare_to.{baseline}" for baseline in ("previous_day", "same_weekday")}
     keys |= {f"alerts.direction.{direction}" for direction in ("both", "up", "down")}
     keys |= {f"tags.invalid.{name}" for name in ("name", "rule", "description")}
+    keys |= {f"forecasts.level.{level}" for level in ("product", "category")}
     return keys
 
 

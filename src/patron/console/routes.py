@@ -2,7 +2,7 @@
 
 Routes: ``/login``, ``/logout``, ``/`` (dashboard), ``/members``,
 ``/members/{member_key}``, ``/cohorts``, ``/funnels``, ``/segments``,
-``/lang/{code}`` and static files under ``/static``; rule tags
+``/forecasts``, ``/lang/{code}`` and static files under ``/static``; rule tags
 (``tag_routes``) and alerts (``alert_routes``) have modules of their own.
 Pages use the API's session cookie; forms carry a CSRF token (see ``csrf``).
 """
@@ -36,6 +36,7 @@ from patron.console.access import (
 )
 from patron.console.cohort_view import CohortFilters, cohorts_context
 from patron.console.csrf import CSRF_FIELD, new_nonce
+from patron.console.forecast_view import ForecastFilters, forecasts_context
 from patron.console.funnel_view import FunnelFilters, funnels_context
 from patron.console.i18n import LANGUAGES, Translator
 from patron.console.member_insight import member_insight
@@ -233,6 +234,18 @@ def segments(request: Request, runtime: Rt, user: User) -> Response:
         return render(request, "segments.html", {**context, "no_build": True})
     page = segments_context(reader, filters, Translator(language_of(request)))
     return render(request, "segments.html", {**context, "no_build": False, "build": build_info(reader), **page})
+
+
+@router.get("/forecasts")
+def forecasts(request: Request, runtime: Rt, user: User) -> Response:
+    require(user, "forecasts:read")
+    filters = ForecastFilters.parse(request.query_params)
+    context = {"user": page_user(user), "active": "forecasts", "filters": filters}
+    reader = current_reader(runtime)
+    if reader is None:
+        return render(request, "forecasts.html", {**context, "no_build": True})
+    page = forecasts_context(reader, filters, Translator(language_of(request)))
+    return render(request, "forecasts.html", {**context, "no_build": False, "build": build_info(reader), **page})
 
 
 # --- errors ----------------------------------------------------------------------

@@ -24,6 +24,8 @@
       field.addEventListener("change", function () {
         var form = field.form;
         if (!form) { return; }
+        var resets = field.getAttribute("data-resets");  // a choice that makes another field's value meaningless
+        if (resets && form.elements[resets]) { form.elements[resets].disabled = true; }
         if (typeof form.requestSubmit === "function") { form.requestSubmit(); } else { form.submit(); }
       });
     });
@@ -431,6 +433,27 @@
     };
   }
 
+  function forecastOption(data, fmt) {
+    var decimal = new Intl.NumberFormat(fmt.locale, { maximumFractionDigits: 1 });
+    return {
+      color: ["#64748b", PRIMARY, ACCENT],
+      textStyle: { fontFamily: "inherit" },
+      tooltip: { trigger: "axis", valueFormatter: function (v) { return v === null || v === undefined ? "—" : decimal.format(v); } },
+      legend: { top: 0 },
+      grid: { left: 8, right: 16, top: 40, bottom: 8, containLabel: true },
+      xAxis: { type: "category", data: data.days, boundaryGap: false },
+      yAxis: { type: "value", name: data.unitsLabel, splitLine: { lineStyle: { color: "#eef0f4" } } },
+      series: [
+        { name: data.historyLabel, type: "line", data: data.history, showSymbol: false, lineStyle: { width: 2 },
+          markArea: data.start ? { silent: true, itemStyle: { color: "rgba(79, 70, 229, 0.06)" },
+                                   data: [[{ xAxis: data.start }, { xAxis: data.days[data.days.length - 1] }]] } : undefined },
+        { name: data.forecastLabel, type: "line", data: data.forecast, showSymbol: false, lineStyle: { width: 3 } },
+        { name: data.baselineLabel, type: "line", data: data.baseline, showSymbol: false,
+          lineStyle: { width: 2, type: "dashed" } }
+      ]
+    };
+  }
+
   var BUILDERS = {
     "cohort-heatmap": heatmapOption,
     "interval-histogram": histogramOption,
@@ -441,7 +464,8 @@
     "cluster-sizes": clusterSizesOption,
     "cluster-silhouette": silhouetteOption,
     "calibration": calibrationOption,
-    "kpi-daily": kpiDailyOption
+    "kpi-daily": kpiDailyOption,
+    "forecast": forecastOption
   };
 
   function linkTreemap(chart) {
