@@ -283,6 +283,26 @@ MATRIX: dict[tuple[str, str], Route] = {
             ),
         ),
     ),
+    ("GET", "/api/v1/churn"): Route("segments:read"),
+    ("GET", "/api/v1/forecasts"): Route(
+        "forecasts:read",
+        lambda _w, _role: Call(params={"level": "category", "page": 1, "page_size": 5}),
+        (
+            Bad("level brand", lambda _w: Call(params={"level": "brand"}), ("query", "level")),
+            Bad("empty key", lambda _w: Call(params={"key": ""}), ("query", "key")),
+            Bad("page 0", lambda _w: Call(params={"page": 0}), ("query", "page")),
+            Bad("page_size 100000", lambda _w: Call(params={"page_size": 100_000}), ("query", "page_size")),
+        ),
+    ),
+    ("GET", "/api/v1/forecasts/backtest"): Route("forecasts:read"),
+    ("GET", "/api/v1/stock-warnings"): Route(
+        "forecasts:read",
+        lambda _w, _role: Call(params={"page": 1, "page_size": 5}),
+        (
+            Bad("page 0", lambda _w: Call(params={"page": 0}), ("query", "page")),
+            Bad("page_size 100000", lambda _w: Call(params={"page_size": 100_000}), ("query", "page_size")),
+        ),
+    ),
     ("GET", "/api/v1/alert-rules"): Route("alerts:read"),
     ("POST", "/api/v1/alert-rules"): Route(
         "alerts:manage",

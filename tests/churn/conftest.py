@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from patron.churn.service import ChurnResult, churn_step
+from patron.analytics.artefacts import ARTEFACT_TABLES, publish
+from patron.churn.service import ChurnResult, churn_step, write_churn_report
 from patron.runtime import Runtime
 from patron.warehouse.schema import TABLES
 from tests.conftest import PG_URL
@@ -142,3 +145,28 @@ def retail_churn(retail: Runtime) -> ChurnResult:
         return churn_step(
             warehouse.table("orders"), warehouse.table("order_lines"), warehouse.table("products"), RETAIL_AS_OF
         )
+
+
+def publish_build(runtime: Runtime, result: ChurnResult | None, build_id: int = 1) -> Path:
+    """Make a build with the (empty) artefacts serving reads and, if given, the churn report current."""
+    build_dir = runtime.settings.artefact_dir / f"build-{build_id}"
+    build_dir.mkdir(parents=True)
+    for name in ARTEFACT_TABLES:
+        pq.write_table(pa.table({"member_key": pa.array([], pa.string())}), build_dir / f"{name}.parquet")
+    if result is not None:
+        write_churn_report(result, build_dir)
+    manifest = {"build_id": build_id, "as_of": "2025-01-01", "built_at": "2025-01-01T00:00:00", "members": 0}
+    publish(runtime.settings.artefact_dir, build_dir, manifest)
+    return build_dir
+
+
+@pytest.fixture(scope="session")
+def simulated_churn() -> ChurnResult:
+    """The churn step on a simulated 800-member shop (see test_step.simulated_shop)."""
+    from tests.churn.test_step import AS_OF, simulated_shop
+
+    con = ibis.duckdb.connect()
+    try:
+        return churn_step(*load(con, *simulated_shop(800, seed=1)), AS_OF)
+    finally:
+        con.disconnect()

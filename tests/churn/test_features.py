@@ -11,6 +11,7 @@ from typing import Any
 import ibis
 import pytest
 
+from patron.churn.facts import CATEGORY_BITS, order_facts
 from patron.churn.features import FEATURES, TREND_DAYS, cached_order_facts, churn_labels, member_features
 from patron.errors import ValidationError
 from tests.churn.conftest import CUT_OFF, LINES, ORDERS, PRODUCTS, load
@@ -78,8 +79,13 @@ def _one_member(
     }
 
 
-def computed(con: ibis.BaseBackend, orders: list[dict[str, Any]], lines: list[dict[str, Any]]) -> dict[str, Any]:
-    tables = load(con, orders, lines)
+def computed(
+    con: ibis.BaseBackend,
+    orders: list[dict[str, Any]],
+    lines: list[dict[str, Any]],
+    products: list[dict[str, Any]] = PRODUCTS,
+) -> dict[str, Any]:
+    tables = load(con, orders, lines, products)
     with cached_order_facts(*tables) as facts:
         rows = member_features(facts, CUT_OFF).to_pyarrow().to_pylist()
     return {row.pop("member_key"): row for row in rows}
@@ -96,10 +102,15 @@ def assert_same(ours: dict[str, Any], theirs: dict[str, Any]) -> None:
             )
 
 
-def test_features_equal_a_plain_python_computation(duck: ibis.BaseBackend) -> None:
-    ours = computed(duck, ORDERS, LINES)
+# Unsold products in 70 more categories: too many for one bit set, so the per-category table is used.
+MANY_CATEGORIES = PRODUCTS + [{**PRODUCTS[0], "product_key": f"x{i}", "category": f"extra {i}"} for i in range(70)]
 
-    assert_same(ours, expected_features(ORDERS, LINES, PRODUCTS, CUT_OFF))
+
+@pytest.mark.parametrize("products", [PRODUCTS, MANY_CATEGORIES], ids=["category-bits", "category-table"])
+def test_features_equal_a_plain_python_computation(duck: ibis.BaseBackend, products: list[dict[str, Any]]) -> None:
+    ours = computed(duck, ORDERS, LINES, products)
+
+    assert_same(ours, expected_features(ORDERS, LINES, products, CUT_OFF))
     # Hand-checked figures of member a: o7 at the cut-off is out, o2 and o3 share a purchase day.
     a = ours["a"]
     assert (a["orders"], a["purchase_days"], a["recency_days"], a["tenure_days"]) == (5, 4, 0, 233)
@@ -166,3 +177,12 @@ def test_a_cut_off_must_be_a_midnight(duck: ibis.BaseBackend) -> None:
     with cached_order_facts(*tables) as facts, pytest.raises(ValidationError) as caught:
         member_features(facts, CUT_OFF + timedelta(hours=6))
     assert caught.value.field == "cut_off"
+
+
+def test_the_category_path_follows_the_number_of_categories(duck: ibis.BaseBackend) -> None:
+    few = order_facts(*load(duck, ORDERS, LINES))
+    many = order_facts(*load(duck, ORDERS, LINES, MANY_CATEGORIES, prefix="many_"))
+
+    assert few.categories == ("bags", "books", "shoes", "toys") and few.first_in_category is None
+    assert len(MANY_CATEGORIES) - 1 > CATEGORY_BITS  # p4 has no category
+    assert many.categories is None and many.first_in_category is not None

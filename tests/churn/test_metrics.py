@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from itertools import permutations
+from itertools import pairwise, permutations
 
 import numpy as np
 import pytest
@@ -50,7 +50,7 @@ def test_brier_and_calibration_deciles() -> None:
     assert len(table) == 10 and sum(b.members for b in table) == 1003
     order = np.sort(p)
     assert table[0].lower == order[0] and table[-1].upper == order[-1]
-    assert all(a.upper <= b.lower for a, b in zip(table, table[1:], strict=False))
+    assert all(a.upper <= b.lower for a, b in pairwise(table))
     for b in table:  # drawn from p itself, so each decile's observed rate is near its mean prediction
         assert abs(b.observed_rate - b.mean_predicted) < 0.2
 

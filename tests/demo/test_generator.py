@@ -18,7 +18,7 @@ from patron.ingest.service import import_batch
 from patron.members.vault_store import find_by_email, read_personal
 from patron.runtime import Runtime
 
-ENTITIES: tuple[Entity, ...] = ("members", "products", "orders", "order_lines", "events")
+ENTITIES: tuple[Entity, ...] = ("members", "products", "orders", "order_lines", "events", "inventory")
 END = datetime(2026, 1, 1)
 
 
@@ -426,6 +426,40 @@ def test_rejects_empty_shops_and_inverted_periods() -> None:
         generate_shop(0, 1)
     with pytest.raises(ValidationError):
         generate_shop(10, 1, start=date(2025, 1, 2), end=date(2025, 1, 1))
+
+
+# -- inventory ---------------------------------------------------------------------
+
+
+def test_inventory_counts_every_product_and_some_run_low(shop: ParsedBatch) -> None:
+    stock = frame(shop, "inventory")  # type: ignore[arg-type]
+    products = frame(shop, "products")
+    assert stock.schema == pl.Schema(
+        {
+            "product_key": pl.String, "updated_at": pl.Datetime("us"), "on_hand": pl.Int64,
+            "lead_time_days": pl.Int32, "safety_stock": pl.Int64,
+        }
+    )  # fmt: skip
+    assert stock["product_key"].to_list() == products["product_key"].to_list()
+    assert (stock["updated_at"] == datetime(2025, 12, 31, 23, 0)).all()
+    assert set(stock["lead_time_days"]) <= {3, 5, 7, 10, 14, 21, 30}
+    assert (stock["on_hand"] >= 0).all() and (stock["safety_stock"] >= 0).all()
+    # recent sales, counted here from the orders: units of completed orders in the last 28 days, per day
+    recent = frame(shop, "orders").filter(
+        (pl.col("status") == "completed") & (pl.col("ordered_at") >= datetime(2025, 12, 4))
+    )
+    sold = frame(shop, "order_lines").join(recent.select("order_key"), on="order_key")
+    rate = sold.group_by("product_key").agg((pl.col("quantity").sum() / 28).alias("rate"))
+    stock = stock.join(rate, on="product_key", how="left").with_columns(pl.col("rate").fill_null(0.0))
+    selling = stock.filter(pl.col("rate") > 0)
+    cover = pl.col("rate") * pl.col("lead_time_days") + pl.col("safety_stock")
+    low = selling.filter(pl.col("on_hand") < cover)
+    assert 0.03 < low.height / selling.height < 0.15
+    comfortable = selling.filter(pl.col("on_hand") >= cover)
+    assert (comfortable["on_hand"] >= comfortable["rate"] * (comfortable["lead_time_days"] + 30)).all()
+    days_of_safety = selling["safety_stock"] / selling["rate"]
+    assert (days_of_safety >= 3 - 1e-9).all() and (days_of_safety < 7 + 1 / selling["rate"]).all()
+    assert (stock.filter(pl.col("rate") == 0)["safety_stock"] == 0).all()
 
 
 # -- persistence -------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 
 from patron.errors import ValidationError
 from patron.ingest.generic import GenericImporter, load_mapping, parse_mapping
-from patron.ingest.service import run_import
+from patron.ingest.service import quarantine_page, run_import
 from patron.members.identity import member_key_of
 from patron.members.vault_store import read_personal
 from patron.runtime import Runtime
@@ -320,3 +320,64 @@ def test_a_strftime_layout_with_an_offset_is_converted_to_utc(tmp_path: Path) ->
     assert batch.quarantine.select("row_number", "field", "reason").rows() == [
         (2, "when", "not a valid timestamp (%d.%m.%Y %H:%M %z)")
     ]
+
+
+# -- inventory ------------------------------------------------------------------
+
+STOCK_COLUMNS = {
+    "product_id": "sku",
+    "updated_at": "counted_at",
+    "on_hand": "stock",
+    "lead_time_days": "lead",
+    "safety_stock": "safety",
+}
+STOCK_FILE = (
+    "sku,counted_at,stock,lead,safety,note\n"
+    "A1,2024-03-01 18:00,40,7,10,fine\n"
+    "A2,2024-03-01 18:00,-3,7,5,negative stock\n"
+    "A3,2024-03-01 18:00,12,400,0,lead time too long\n"
+    "A4,yesterday,5,3,1,no timestamp\n"
+    "A1,2024-03-01T18:00:00,41,7,10,same product and time as row 1\n"
+    "A1,2024-03-08 18:00,25,7,10,a later count of A1\n"
+    "A5,2024-03-01 18:00,3.5,2,1,half a unit\n"
+    "A6,2024-03-01 18:00,8,2,,no safety stock: 0\n"
+    "A7,2024-03-01 18:00,8,,1,no lead time\n"
+)
+
+
+def test_inventory_counts_with_bad_rows_quarantined(runtime: Runtime, tmp_path: Path) -> None:
+    path = _write(tmp_path, "stock.csv", STOCK_FILE)
+    mapping = {"entity": "inventory", "source": "shop", "columns": STOCK_COLUMNS}
+
+    run = run_import(runtime, "generic", path, mapping=mapping)
+
+    assert (run.rows_read, run.rows_imported, run.rows_quarantined, run.rows_duplicate) == (9, 3, 6, 0)
+    page = quarantine_page(runtime, run.id, page_size=50)
+    assert [(q.row_number, q.field, q.reason) for q in page.items] == [
+        (2, "stock", "negative on hand"),
+        (3, "lead", "lead time outside 0..365 days"),
+        (4, "counted_at", "not a valid timestamp (iso)"),
+        (5, "counted_at", "duplicate key: an earlier row of this file has the same sku, counted_at"),
+        (7, "stock", "not a whole number"),
+        (9, "lead", "required value is missing"),
+    ]
+    assert "note" not in json.loads(page.items[0].raw)  # unmapped columns never enter Patron
+    stock = _table(runtime, "inventory").sort("product_key", "updated_at")
+    assert stock.rows() == [
+        ("shop:A1", datetime(2024, 3, 1, 18, 0), 40, 7, 10),
+        ("shop:A1", datetime(2024, 3, 8, 18, 0), 25, 7, 10),
+        ("shop:A6", datetime(2024, 3, 1, 18, 0), 8, 2, 0),
+    ]
+
+    again = run_import(runtime, "generic", path, mapping=mapping)
+
+    assert (again.rows_imported, again.rows_duplicate, again.rows_quarantined) == (0, 3, 6)
+
+
+def test_inventory_mapping_needs_product_time_stock_and_lead_time() -> None:
+    columns = {k: v for k, v in STOCK_COLUMNS.items() if k != "lead_time_days"}
+
+    with pytest.raises(ValidationError) as caught:
+        parse_mapping({"entity": "inventory", "columns": columns})
+
+    assert caught.value.field == "mapping.columns.lead_time_days"

@@ -25,6 +25,7 @@ from patron.churn.service import TABLE_SCHEMA as CHURN_SCHEMA
 from patron.churn.service import churn_step, write_churn_report
 from patron.db.base import utcnow
 from patron.errors import ValidationError
+from patron.forecast.step import forecast_step, write_forecast_artefacts
 from patron.progress import NullProgress, Progress
 from patron.runtime import Runtime
 from patron.tags.behaviour import BEHAVIOUR_COLUMNS, behaviour_tags
@@ -55,7 +56,8 @@ def build_profiles(
 ) -> BuildRead:
     """Compute profiles, segments, behaviour tags and (unless disabled) the models; export artefacts, publish them.
 
-    The models are CLV (BG/NBD + Gamma-Gamma), churn risk with reasons and behaviour clusters;
+    The models are CLV (BG/NBD + Gamma-Gamma), churn risk with reasons, behaviour clusters and demand
+    forecasts with low-stock warnings;
     ``with_models=False`` gives a fast build with RFM, segments and behaviour tags only.
     """
     runtime.store.require_initialised()
@@ -96,7 +98,7 @@ def build_profiles(
 def _build(
     runtime: Runtime, warehouse: Warehouse, run_id: int, as_of: date | None, progress: Progress, with_models: bool
 ) -> dict[str, Any]:
-    progress.stage("profiles", 7)
+    progress.stage("profiles", 8)
     as_of = as_of or default_as_of(warehouse)
     as_of_ts = datetime.combine(as_of, dtime())
     orders, lines, products = warehouse.table("orders"), warehouse.table("order_lines"), warehouse.table("products")
@@ -117,6 +119,10 @@ def _build(
         progress.advance()
         with _timed(seconds, "clusters"):
             _clusters(runtime, warehouse, orders, lines, products, as_of_ts, build_dir, with_models)
+        progress.advance()
+        with _timed(seconds, "forecasts"):
+            if with_models:
+                write_forecast_artefacts(forecast_step(warehouse, as_of_ts), build_dir)
         progress.advance()
         with _timed(seconds, "export"):
             _export(warehouse, orders, values, build_dir, as_of_ts)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 from patron import __version__
 from patron.analytics.artefacts import current_manifest
 from patron.api.errors import install_error_handlers
-from patron.api.routers import admin, alerts, analytics, auth, imports, members, tags
+from patron.api.routers import admin, alerts, analytics, auth, churn, forecasts, imports, members, tags
 from patron.runtime import Runtime
 
 __all__ = ["create_app"]
@@ -29,7 +29,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.state.runtime = runtime
     install_error_handlers(app)
     api = APIRouter(prefix="/api/v1")
-    for module in (auth, members, analytics, tags, alerts, imports, admin):
+    for module in (auth, members, analytics, churn, tags, alerts, forecasts, imports, admin):
         api.include_router(module.router)
     app.include_router(api)
 

@@ -1,4 +1,4 @@
-"""Behaviour features and churn labels at a cut-off instant, written once in Ibis for any warehouse engine.
+"""Behaviour features and churn labels at a cut-off, written once in Ibis for any warehouse engine.
 
 Only orders placed strictly before the cut-off ``T`` enter the features, so orders at or after it can never
 change them. A member is described when they have at least one completed order before ``T``. Definitions
@@ -20,7 +20,7 @@ not returned, as in RFM):
 ``mean_interval``    mean days between consecutive purchase days; missing for a single purchase day
 ``last_interval``    days between the last two purchase days; missing for a single purchase day
 ``recency_ratio``    ``recency_days / mean_interval``: how overdue the member is by their own rhythm
-``categories``       distinct product categories bought
+``categories``       distinct product categories bought (returned lines count, cancelled orders do not)
 ``return_share``     returned lines / lines
 ``discount_share``   discount / gross (``orders.discount / (orders.amount + orders.discount)``)
 ``cancel_share``     cancelled orders / all orders (cancelled ones included)
@@ -35,15 +35,13 @@ cached), and every cut-off reads that summary.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Final
 
 import ibis
 import ibis.expr.types as ir
 
+from patron.churn.facts import OrderFacts, cached_order_facts, order_facts
 from patron.errors import ValidationError
 
 __all__ = [
@@ -83,73 +81,10 @@ MISSING_CREDIT: Final = {
     "last_interval": "purchase_days",
     "recency_ratio": "purchase_days",
 }
-"""Interval features are missing for a member who bought on a single day: that fact is theirs to explain."""
+"""Interval features are missing when a member bought on a single day; their effect goes to that feature."""
 
 TREND_DAYS: Final = 90
 _DAY = 86400
-
-
-@dataclass(frozen=True)
-class OrderFacts:
-    """The order history summarised once for any number of cut-offs.
-
-    ``days``: one row per member and calendar day with a completed order (orders, value, lines, returned
-    lines, discount, gross, first and last order instant, and ``previous_day``: the member's purchase day
-    before this one, in epoch seconds). ``cancellations``: orders of other statuses per member and day.
-    ``first_in_category``: per member and product category, the first completed order holding it.
-    """
-
-    days: ir.Table
-    cancellations: ir.Table
-    first_in_category: ir.Table
-
-
-def order_facts(orders: ir.Table, lines: ir.Table, products: ir.Table) -> OrderFacts:
-    """Summarise the members' orders (guest orders left out) per day and per category."""
-    per_order = lines.group_by("order_key").aggregate(
-        value=lines.amount.sum(where=~lines.returned).fill_null(0.0),  # as rfm.order_values
-        lines=lines.count(),
-        returned_lines=ibis.ifelse(lines.returned, 1, 0).sum(),
-    )
-    known = orders.filter(orders.member_key.notnull())
-    known = known.mutate(day=known.ordered_at.truncate("D"))
-    done = known.filter(known.status == "completed")
-    dated = done.left_join(per_order, "order_key").select(
-        done.member_key,
-        done.day,
-        done.ordered_at,
-        gross=done.amount + done.discount,
-        discount=done.discount,
-        value=per_order.value.fill_null(0.0),
-        lines=per_order.lines.fill_null(0),
-        returned_lines=per_order.returned_lines.fill_null(0),
-    )
-    days = dated.group_by(["member_key", "day"]).aggregate(
-        orders=dated.count(),
-        first_at=dated.ordered_at.min(),
-        last_at=dated.ordered_at.max(),
-        value=dated.value.sum(),
-        lines=dated.lines.sum(),
-        returned_lines=dated.returned_lines.sum(),
-        discount=dated.discount.sum(),
-        gross=dated.gross.sum(),
-    )
-    days = days.mutate(previous_day=days.day.lag().over(group_by=days.member_key, order_by=days.day).epoch_seconds())
-    other = known.filter(known.status != "completed")
-    cancellations = other.group_by(["member_key", "day"]).aggregate(cancelled=other.count())
-    bought = done.join(lines, "order_key").join(products, lines.product_key == products.product_key)
-    bought = bought.filter(bought.category.notnull())
-    first = bought.group_by(["member_key", "category"]).aggregate(first_at=bought.ordered_at.min())
-    return OrderFacts(days, cancellations, first)
-
-
-@contextmanager
-def cached_order_facts(orders: ir.Table, lines: ir.Table, products: ir.Table) -> Iterator[OrderFacts]:
-    """:func:`order_facts` materialised once (temporary tables), released on exit."""
-    facts = order_facts(orders, lines, products)
-    with ExitStack() as stack:
-        cached = [stack.enter_context(t.cache()) for t in (facts.days, facts.cancellations, facts.first_in_category)]
-        yield OrderFacts(*cached)
 
 
 def _require_midnight(cut_off: datetime) -> None:
@@ -183,6 +118,7 @@ def _per_member(days: ir.Table, cut_off: datetime) -> ir.Table:
         returned_lines=before.returned_lines.sum(),
         discount=before.discount.sum(),
         gross=before.gross.sum(),
+        category_bits=before.category_bits.bit_or(),
     )
 
 
@@ -196,14 +132,20 @@ def member_features(facts: OrderFacts, cut_off: datetime) -> ir.Table:
     per = _per_member(facts.days, cut_off)
     cancels = facts.cancellations.filter(facts.cancellations.day < cut_off)
     cancels = cancels.group_by("member_key").aggregate(cancelled=cancels.cancelled.sum())
-    cats = facts.first_in_category.filter(facts.first_in_category.first_at < cut_off)
-    cats = cats.group_by("member_key").aggregate(categories=cats.count())
-    t = (
-        per.left_join(cancels, "member_key")
-        .left_join(cats, "member_key")
-        .select(per, cancelled=cancels.cancelled.fill_null(0), categories_n=cats.categories.fill_null(0))
-    )
-    return _derived(t, cut_off)
+    with_cancels = per.left_join(cancels, "member_key").select(per, cancelled=cancels.cancelled.fill_null(0))
+    return _derived(_with_categories(with_cancels, facts, cut_off), cut_off)
+
+
+def _with_categories(per: ir.Table, facts: OrderFacts, cut_off: datetime) -> ir.Table:
+    """Add ``categories_n``: distinct categories bought before the cut-off."""
+    if facts.first_in_category is None:
+        assert facts.categories is not None
+        bits = per.category_bits
+        count = sum(((bits >> i) & 1 for i in range(len(facts.categories))), ibis.literal(0, "int64"))
+        return per.mutate(categories_n=count)
+    first = facts.first_in_category.filter(facts.first_in_category.first_at < cut_off)
+    cats = first.group_by("member_key").aggregate(categories=first.count())
+    return per.left_join(cats, "member_key").select(per, categories_n=cats.categories.fill_null(0))
 
 
 def _derived(t: ir.Table, cut_off: datetime) -> ir.Table:

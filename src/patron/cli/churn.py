@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
+from patron.churn.schemas import ScoreMetricsRead
 from patron.cli.common import fail_on_error, open_runtime, print_json
 
 __all__ = ["app", "report"]
@@ -27,6 +28,22 @@ SCORES = (
 
 def _number(value: float | None, fmt: str = ".3f") -> str:
     return "-" if value is None else format(value, fmt)
+
+
+def _calibration(model: ScoreMetricsRead) -> Table:
+    table = Table(
+        Column("risk from", justify="right"),
+        Column("to", justify="right"),
+        Column("members", justify="right"),
+        Column("mean predicted", justify="right"),
+        Column("observed", justify="right"),
+        title="Calibration of the model on the validation window (deciles of predicted risk)",
+    )
+    for b in model.calibration:
+        table.add_row(
+            f"{b.lower:.3f}", f"{b.upper:.3f}", f"{b.members:,}", f"{b.mean_predicted:.3f}", f"{b.observed_rate:.3f}"
+        )
+    return table
 
 
 @app.callback()
@@ -57,10 +74,10 @@ def report(
         assert result.validation is not None and result.training is not None
         table = Table(
             "score",
-            "AUC",
-            "precision@10%",
-            "precision@100",
-            "Brier",
+            Column("AUC", justify="right"),
+            Column("precision@10%", justify="right"),
+            Column("precision@100", justify="right"),
+            Column("Brier", justify="right"),
             title=f"Churn within {result.horizon_days} days, validated on the window from "
             f"{result.validation.cut_off:%Y-%m-%d} ({result.validation.members:,} members, "
             f"{_number(result.validation.churn_rate, '.1%')} churned)",
@@ -78,6 +95,9 @@ def report(
                 _number(metrics.brier),
             )
         console.print(table)
+        model = result.metrics.get("model")
+        if model is not None:
+            console.print(_calibration(model))
         top = ", ".join(f"{f.feature} ({f.auc_drop:.3f})" for f in result.feature_importance[:5])
         console.print(f"trained on {result.training.members:,} members at {result.training.cut_off:%Y-%m-%d}")
         console.print(f"most important features (drop in AUC when shuffled): {top}")

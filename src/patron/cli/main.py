@@ -11,7 +11,7 @@ from rich.table import Table
 
 from patron import __version__
 from patron.audit.service import record
-from patron.cli import admin, alerts, clv, data, demo, tags
+from patron.cli import admin, alerts, churn, clv, data, demo, forecasts, tags
 from patron.cli.common import close_runtimes, fail_on_error, open_runtime, print_json
 from patron.errors import StoreError, WarehouseBusyError
 
@@ -25,6 +25,8 @@ app.add_typer(demo.app, name="demo")
 app.add_typer(clv.app, name="clv")
 app.add_typer(tags.app, name="tags")
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(churn.app, name="churn")
+app.add_typer(forecasts.app, name="forecasts")
 app.add_typer(admin.operators, name="operators")
 app.add_typer(admin.api_keys, name="api-keys")
 app.add_typer(data.imports, name="imports")

@@ -35,6 +35,10 @@ Clickstream
     Over the last :data:`EVENT_WINDOW_DAYS` days: a session per order (views,
     carts, one purchase event per bought product), research sessions before
     orders and browsing-only sessions. See :mod:`patron.demo.sessions`.
+Inventory
+    One stock count per product at closing time on the last day: lead time,
+    safety stock and stock on hand scaled to the product's recent sales, with
+    some products running low. See :mod:`patron.demo.inventory`.
 
 Keys: members ``"1".."N"`` (source ids), products ``demo:P0001``, orders
 ``demo:O00000001`` and sessions ``demo:S000000001`` numbered in time order,
@@ -43,6 +47,7 @@ events ``demo:E0000000001`` in session order.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import date, datetime
 from typing import Any
 
@@ -52,6 +57,7 @@ from numpy.typing import NDArray
 
 from patron.demo import vocab
 from patron.demo.catalog import Catalog, draw_catalog
+from patron.demo.inventory import draw_inventory
 from patron.demo.members import draw_members, members_frame
 from patron.demo.purchases import (
     BGNBD_A,
@@ -84,6 +90,8 @@ __all__ = [
 SOURCE = "demo"
 _CHANNELS = [channel for channel, _ in vocab.CHANNELS]
 _EPOCH = datetime(1970, 1, 1)
+# The import contract names the frames a batch may carry; inventory goes along where it is one of them.
+_BATCH_FRAMES = {f.name for f in fields(ParsedBatch)}
 
 
 def _keys(prefix: str, count: int, minimum_width: int) -> pl.Series:
@@ -175,9 +183,9 @@ def generate_shop(
     Returns
     -------
     ParsedBatch
-        Source ``"demo"``, primary entity ``order_lines``, no quarantine;
-        ``notes`` records the arguments and the true purchase-process
-        parameters.
+        Source ``"demo"``, primary entity ``order_lines``, no quarantine,
+        one stock count per product (``inventory``); ``notes`` records the
+        arguments and the true purchase-process parameters.
 
     """
     if members < 1:
@@ -198,6 +206,8 @@ def generate_shop(
     lines = draw_lines(rng, orders, people, catalog)
     progress.stage("demo: sessions", None)
     events = draw_events(rng, orders, lines, people, signup, catalog, clock, event_window_days)
+    progress.stage("demo: inventory", None)
+    stock = draw_inventory(rng, orders, lines, catalog, clock, end)
 
     # Build the frames one by one, dropping the arrays each one consumed.
     progress.stage("demo: frames", None)
@@ -233,4 +243,5 @@ def generate_shop(
         order_lines=order_lines,
         events=events_out,
         notes=notes,
+        **({"inventory": stock} if "inventory" in _BATCH_FRAMES else {}),
     )

@@ -22,11 +22,21 @@ from typing import Literal
 import ibis
 import ibis.expr.types as ir
 import numpy as np
+import pyarrow as pa
 from numpy.typing import NDArray
 
 from patron.errors import ValidationError
 
-__all__ = ["LEVELS", "UNCATEGORISED", "DemandPanel", "Level", "daily_demand", "demand_panel", "demand_units"]
+__all__ = [
+    "LEVELS",
+    "UNCATEGORISED",
+    "DemandPanel",
+    "Level",
+    "daily_demand",
+    "demand_panel",
+    "demand_panels",
+    "demand_units",
+]
 
 Level = Literal["product", "category"]
 LEVELS: tuple[Level, ...] = ("product", "category")
@@ -104,3 +114,38 @@ def demand_panel(
     keys = table.column("key").take(np.arange(0, table.num_rows, days)).to_pylist()
     units = table.column("units").to_numpy().astype(np.float64).reshape(len(keys), days)
     return DemandPanel(level=level, keys=tuple(keys), start=start, units=units)
+
+
+def _codes(column: pa.ChunkedArray) -> tuple[tuple[str, ...], NDArray[np.int64]]:
+    """Sorted distinct values of a string column and each row's position among them."""
+    encoded = column.dictionary_encode().combine_chunks()
+    values = np.array(encoded.dictionary.to_pylist(), dtype=object)
+    order = np.argsort(values, kind="stable")
+    rank = np.empty(order.size, dtype=np.int64)
+    rank[order] = np.arange(order.size)
+    return tuple(values[order].tolist()), rank[encoded.indices.to_numpy(zero_copy_only=False)]
+
+
+def demand_panels(
+    orders: ir.Table, lines: ir.Table, products: ir.Table, *, start: date, end: date
+) -> dict[Level, DemandPanel]:
+    """Both levels' panels from one query (:func:`demand_units`), zero-filled in memory.
+
+    Equal to :func:`demand_panel` of each level, in a fraction of the time: the warehouse returns only
+    the days with sales. Keys are sorted by code point.
+    """
+    if end <= start:
+        raise ValidationError("the demand period must end after it starts", field="end")
+    table = demand_units(orders, lines, products, start, end).to_pyarrow()
+    days = (end - start).days
+    offset = table.column("day").to_numpy().astype("datetime64[D]") - np.datetime64(start, "D")
+    day = offset.astype(np.int64)
+    units = table.column("units").to_numpy().astype(np.float64)
+    panels: dict[Level, DemandPanel] = {}
+    columns: tuple[tuple[Level, str], ...] = (("product", "product_key"), ("category", "category"))
+    for level, column in columns:
+        keys, row = _codes(table.column(column))
+        matrix = np.zeros((len(keys), days))
+        np.add.at(matrix, (row, day), units)
+        panels[level] = DemandPanel(level=level, keys=keys, start=start, units=matrix)
+    return panels

@@ -12,7 +12,9 @@ file column feeds which Patron field. Choices:
 - a key repeated within the file is imported once (its first row); later rows
   are quarantined as duplicates;
 - order lines that carry ``ordered_at`` also produce their orders (amount = sum
-  of the line amounts); other entities never create rows of another entity.
+  of the line amounts); other entities never create rows of another entity;
+- inventory rows are stock counts keyed by product and count time: a new count
+  of a product is a new row, an identical re-import a duplicate.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         *HEADER_FIELDS,
     ),
     "events": ("event_id", "member_id", "session_id", "product_id", "category", "event_type", "occurred_at", "channel"),
+    "inventory": ("product_id", "updated_at", "on_hand", "lead_time_days", "safety_stock"),
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
     "members": ("member_id",),
@@ -64,12 +67,20 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "orders": ("order_id", "ordered_at", "amount"),
     "order_lines": ("order_id", "quantity"),
     "events": ("event_type", "occurred_at"),
+    "inventory": ("product_id", "updated_at", "on_hand", "lead_time_days"),
 }
-_KEY_FIELDS = {"members": "member_id", "products": "product_id", "orders": "order_id", "events": "event_id"}
+_KEY_FIELDS: dict[str, tuple[str, ...]] = {
+    "members": ("member_id",),
+    "products": ("product_id",),
+    "orders": ("order_id",),
+    "events": ("event_id",),
+    "inventory": ("product_id", "updated_at"),
+}
 _ISO_NAIVE = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 _ISO_OFFSET = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")
 _TRUE, _FALSE = ("true", "t", "yes", "y", "1"), ("false", "f", "no", "n", "0")
 _INT32_MAX = 2**31 - 1
+_MAX_LEAD_TIME_DAYS = 365
 
 ColumnName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
@@ -250,6 +261,16 @@ def _check_line_no(check: _Validator, field: str, column: str, spec: MappingSpec
     check.check((value < 1) | (value > _INT32_MAX), column, "line number outside 1..2147483647")
 
 
+def _check_stock(check: _Validator, field: str, column: str, spec: MappingSpec, required: bool) -> None:
+    value = check.integer(column, required=required)
+    check.check(value < 0, column, f"negative {field.replace('_', ' ')}")
+
+
+def _check_lead_time(check: _Validator, field: str, column: str, spec: MappingSpec, required: bool) -> None:
+    value = check.integer(column, required=required)
+    check.check((value < 0) | (value > _MAX_LEAD_TIME_DAYS), column, f"lead time outside 0..{_MAX_LEAD_TIME_DAYS} days")
+
+
 def _check_birth_year(check: _Validator, field: str, column: str, spec: MappingSpec, required: bool) -> None:
     value = check.integer(column, required=required)
     latest = date.today().year
@@ -268,12 +289,16 @@ _CHECKS: dict[str, FieldCheck] = {
     "signup_at": _check_timestamp,
     "ordered_at": _check_timestamp,
     "occurred_at": _check_timestamp,
+    "updated_at": _check_timestamp,
     "birthday": _check_date,
     "price": _check_amount,
     "unit_price": _check_amount,
     "amount": _check_amount,
     "discount": _check_amount,
     "quantity": _check_quantity,
+    "on_hand": _check_stock,
+    "safety_stock": _check_stock,
+    "lead_time_days": _check_lead_time,
     "line_no": _check_line_no,
     "birth_year": _check_birth_year,
     "status": _check_status,
@@ -417,6 +442,18 @@ def _events(spec: MappingSpec, rows: pl.DataFrame) -> dict[str, pl.DataFrame]:
     return {"events": frame}
 
 
+def _inventory(spec: MappingSpec, rows: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    frame = rows.select(
+        _key(spec, "product_id").alias("product_key"),
+        "updated_at",
+        pl.col("on_hand").cast(pl.Int64),
+        pl.col("lead_time_days").cast(pl.Int32),
+        _column(spec, "safety_stock", 0, pl.Int64()),
+        pl.col(ROW).alias("row_number"),
+    )
+    return {"inventory": frame}
+
+
 def _positions(spec: MappingSpec, text: pl.DataFrame) -> pl.DataFrame:
     """Derive keys over every row in file order, so they survive fixing a bad row."""
     if spec.entity == "order_lines" and not spec.has("line_no"):
@@ -442,14 +479,15 @@ _BUILDERS: dict[str, Callable[[MappingSpec, pl.DataFrame], dict[str, pl.DataFram
     "orders": _orders,
     "order_lines": _order_lines,
     "events": _events,
+    "inventory": _inventory,
 }
 
 
 def _unique_keys(spec: MappingSpec) -> list[str]:
     if spec.entity == "order_lines":
         return ["order_id", "line_no"] if spec.has("line_no") else []
-    key = _KEY_FIELDS[spec.entity]
-    return [key] if spec.has(key) else []
+    keys = _KEY_FIELDS[spec.entity]
+    return list(keys) if all(spec.has(k) for k in keys) else []
 
 
 class GenericImporter(Importer):
@@ -471,16 +509,12 @@ class GenericImporter(Importer):
         if keys:
             rows, dupes = _first_per_key(spec, rows, keys)
             quarantine = pl.concat([quarantine, dupes])
-        frames = _BUILDERS[spec.entity](spec, rows)
+        frames = _BUILDERS[spec.entity](spec, rows)  # by entity name, as ParsedBatch names its frames
         return ParsedBatch(
             source=spec.source,
             rows_read=text.height,
             primary=spec.entity,
             quarantine=_with_raw(spec, quarantine, text),
-            members=frames.get("members"),
-            products=frames.get("products"),
-            orders=frames.get("orders"),
-            order_lines=frames.get("order_lines"),
-            events=frames.get("events"),
             notes={"entity": spec.entity, "source": spec.source},
+            **frames,
         )

@@ -70,6 +70,17 @@ TABLES: dict[str, sch.Schema] = {
             "channel": "string",
         }
     ),
+    # Stock counts: one row per product and count time (a history of snapshots, never updated).
+    # The forecast step reads the latest count per product; safety_stock is the low-stock threshold.
+    "inventory": ibis.schema(
+        {
+            "product_key": "!string",
+            "updated_at": "!timestamp",
+            "on_hand": "!int64",
+            "lead_time_days": "!int32",
+            "safety_stock": "!int64",
+        }
+    ),
 }
 
 NATURAL_KEYS: dict[str, tuple[str, ...]] = {
@@ -78,4 +89,5 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "orders": ("order_key",),
     "order_lines": ("order_key", "line_no"),
     "events": ("event_key",),
+    "inventory": ("product_key", "updated_at"),
 }
