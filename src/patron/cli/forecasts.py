@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,6 +12,9 @@ from rich.table import Table
 
 from patron.cli.common import fail_on_error, open_runtime, print_json
 from patron.errors import NotFoundError
+
+if TYPE_CHECKING:  # the forecast package loads scikit-learn: only when a command runs
+    from patron.forecast.schemas import ForecastPage, ForecastSeries
 
 __all__ = ["app", "backtest", "show", "stock"]
 
@@ -47,7 +50,9 @@ def _wape(value: float | None) -> str:
 @app.command("show")
 def show(
     level: Annotated[LevelName, typer.Option("--level", help="product or category.")] = LevelName.category,
-    key: Annotated[str | None, typer.Option("--key", help="One product key or category; default: the largest.")] = None,
+    key: Annotated[
+        str | None, typer.Option("--key", help="One product key or category; without it, the largest are listed.")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=500, help="Series listed without --key.")] = 20,
     json_out: JsonOut = False,
 ) -> None:
@@ -59,31 +64,32 @@ def show(
         result = forecast_page(build_dir, level.value, key, 1, 1 if key else limit)
         if json_out:
             print_json(result.model_dump(mode="json"))
-            return
-        if key is None:
-            table = Table(
-                "key",
-                "title",
-                f"forecast, {result.horizon_days} days",
-                "last 28 days",
-                title=f"{level} forecasts from {result.as_of}",
-            )
-            for s in result.items:
-                recent = sum(p.units for p in s.history[-28:])
-                table.add_row(s.key, s.title or "", f"{s.forecast_units:,.1f}", f"{recent:,}")
-            console.print(table)
-            console.print(f"{result.total:,} {level} series; show one with --key")
-            return
-        series = result.items[0]
-        table = Table("day", "baseline", "forecast", title=f"{series.key} {series.title or ''}".strip())
-        for p in series.forecast:
-            table.add_row(p.day.isoformat(), f"{p.baseline:,.1f}", f"{p.forecast:,.1f}")
-        console.print(table)
-        past = series.history[-28:]
-        console.print(
-            f"last {len(past)} days: {sum(p.units for p in past):,} units; "
-            f"next {len(series.forecast)} days: {series.forecast_units:,.1f} forecast"
-        )
+        elif key is None:
+            _print_series_list(result)
+        else:
+            _print_one_series(result.items[0])
+
+
+def _print_series_list(result: ForecastPage) -> None:
+    title = f"{result.level} forecasts from {result.as_of}"
+    table = Table("key", "title", f"forecast, {result.horizon_days} days", "last 28 days", title=title)
+    for s in result.items:
+        recent = sum(p.units for p in s.history[-28:])
+        table.add_row(s.key, s.title or "", f"{s.forecast_units:,.1f}", f"{recent:,}")
+    console.print(table)
+    console.print(f"{result.total:,} {result.level} series; show one with --key")
+
+
+def _print_one_series(series: ForecastSeries) -> None:
+    table = Table("day", "baseline", "forecast", title=f"{series.key} {series.title or ''}".strip())
+    for p in series.forecast:
+        table.add_row(p.day.isoformat(), f"{p.baseline:,.1f}", f"{p.forecast:,.1f}")
+    console.print(table)
+    past = series.history[-28:]
+    console.print(
+        f"last {len(past)} days: {sum(p.units for p in past):,} units; "
+        f"next {len(series.forecast)} days: {series.forecast_units:,.1f} forecast"
+    )
 
 
 @app.command("backtest")

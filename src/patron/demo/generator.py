@@ -47,7 +47,6 @@ events ``demo:E0000000001`` in session order.
 
 from __future__ import annotations
 
-from dataclasses import fields
 from datetime import date, datetime
 from typing import Any
 
@@ -91,7 +90,6 @@ SOURCE = "demo"
 _CHANNELS = [channel for channel, _ in vocab.CHANNELS]
 _EPOCH = datetime(1970, 1, 1)
 # The import contract names the frames a batch may carry; inventory goes along where it is one of them.
-_BATCH_FRAMES = {f.name for f in fields(ParsedBatch)}
 
 
 def _keys(prefix: str, count: int, minimum_width: int) -> pl.Series:
@@ -243,5 +241,5 @@ def generate_shop(
         order_lines=order_lines,
         events=events_out,
         notes=notes,
-        **({"inventory": stock} if "inventory" in _BATCH_FRAMES else {}),
+        inventory=stock,
     )

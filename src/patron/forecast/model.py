@@ -252,46 +252,48 @@ class DemandModel:
         keep = o >= LEVEL_DAYS - 1
         return s[keep], o[keep], k[keep]
 
-    def fit(self, sets: Sequence[SeriesSet], cut: int) -> bool:
-        """Train on targets before day ``cut``; return whether there was enough to train on.
-
-        It needs :data:`MIN_TRAINING_DAYS` days before the cut and :data:`MIN_TRAINING_ROWS` rows.
-        """
-        if cut < MIN_TRAINING_DAYS:
-            self._regressor = None
-            self.training_rows = 0
-            return False
+    def _training_set(
+        self, sets: Sequence[SeriesSet], cut: int
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """Features, capped target ratios and weights of the rows drawn for a fit at ``cut``."""
         rng = np.random.default_rng([self.settings.random_state, cut])
-        parts: list[tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]] = []
+        parts = []
         for series in sets:
             share = self.settings.category_share if series.is_category else 1.0 - self.settings.category_share
             rows = self._rows(series, cut, round(self.settings.training_rows * share), rng)
             x, level = _features(series, self._calendar(series), rows)
             target = series.history.at(rows[0], rows[1] + rows[2])
             ok = level > 0
-            ratio = np.minimum(target[ok] / level[ok], TARGET_CAP)
-            parts.append((x[ok], ratio, level[ok]))
-        parts = [p for p in parts if p[1].size]
-        total = sum(p[1].size for p in parts)
-        self.training_rows = total
-        if total < MIN_TRAINING_ROWS:
-            self._regressor = None
-            return False
+            if ok.any():
+                parts.append((x[ok], np.minimum(target[ok] / level[ok], TARGET_CAP), level[ok]))
+        if not parts:
+            empty = np.zeros(0)
+            return np.zeros((0, len(self.names))), empty, empty
         # Equal total weight per level (see the module docstring).
-        mean_weight = sum(float(p[2].sum()) for p in parts) / len(parts)
-        weights = [p[2] * (mean_weight / p[2].sum()) for p in parts]
-        x = np.vstack([p[0] for p in parts])
+        mean_weight = sum(float(w.sum()) for _, _, w in parts) / len(parts)
+        weights = np.concatenate([w * (mean_weight / w.sum()) for _, _, w in parts])
+        return np.vstack([x for x, _, _ in parts]), np.concatenate([y for _, y, _ in parts]), weights
+
+    def fit(self, sets: Sequence[SeriesSet], cut: int) -> bool:
+        """Train on targets before day ``cut``; return whether there was enough to train on.
+
+        It needs :data:`MIN_TRAINING_DAYS` days before the cut and :data:`MIN_TRAINING_ROWS` rows.
+        """
+        self._regressor, self.training_rows = None, 0
+        if cut < MIN_TRAINING_DAYS:
+            return False
+        x, y, weights = self._training_set(sets, cut)
+        self.training_rows = int(y.size)
+        if y.size < MIN_TRAINING_ROWS:
+            return False
         self._columns = np.array([np.unique(c[np.isfinite(c)]).size > 1 for c in x.T])
         self.used = tuple(n for n, keep in zip(self.names, self._columns, strict=True) if keep)
         self._binner = _Binner(x[:, self._columns])
-        self._regressor = self._new_regressor()
+        regressor = self._new_regressor()
         # One OpenMP thread: on a shared machine idle-spinning threads slow a parallel fit many-fold.
         with threadpool_limits(limits=1, user_api="openmp"):
-            self._regressor.fit(
-                self._binner.transform(x[:, self._columns]),
-                np.concatenate([p[1] for p in parts]),
-                np.concatenate(weights),
-            )
+            regressor.fit(self._binner.transform(x[:, self._columns]), y, weights)
+        self._regressor = regressor
         return True
 
     def _new_regressor(self) -> HistGradientBoostingRegressor:

@@ -104,6 +104,22 @@ def _titles(warehouse: Warehouse) -> dict[str, str | None]:
     return dict(zip(products.column("product_key").to_pylist(), products.column("title").to_pylist(), strict=True))
 
 
+class _Laps:
+    """Seconds per phase of the step, and in total."""
+
+    def __init__(self) -> None:
+        self.began = self.last = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[f"{name}_s"] = now - self.last
+        self.last = now
+
+    def done(self) -> dict[str, float]:
+        return {**self.seconds, "total_s": time.perf_counter() - self.began}
+
+
 def forecast_step(
     warehouse: Warehouse,
     as_of: datetime,
@@ -119,37 +135,30 @@ def forecast_step(
     """
     if not 1 <= horizon_days <= MAX_HORIZON_DAYS:
         raise ValidationError(f"horizon_days must be between 1 and {MAX_HORIZON_DAYS}", field="horizon_days")
-    began = time.perf_counter()
-    first_day = as_of.date()
-    timings: dict[str, float] = {}
-    start = _first_order_day(warehouse, first_day)
+    laps, first_day = _Laps(), as_of.date()
     titles = _titles(warehouse)
+    start = _first_order_day(warehouse, first_day)
     if start is None:
-        return _without_history(warehouse, first_day, horizon_days, titles, began)
+        return _without_history(warehouse, first_day, horizon_days, titles, laps, settings)
     start = max(start, first_day - timedelta(days=HISTORY_DAYS))
-    panels = _panels(warehouse, start, first_day)
-    sets = [SeriesSet.of(panel) for panel in panels]
-    timings["demand_s"] = time.perf_counter() - began
+    sets = [SeriesSet.of(panel) for panel in _panels(warehouse, start, first_day)]
+    laps.lap("demand")
     scored = backtest(sets, horizon_days, backtest_windows, settings)
-    timings["backtest_s"] = time.perf_counter() - began - sum(timings.values())
-    final, model = forecast_at(sets, panels[0].days, horizon_days, settings)
-    timings["fit_s"] = time.perf_counter() - began - sum(timings.values())
+    laps.lap("backtest")
+    final, model = forecast_at(sets, sets[0].panel.days, horizon_days, settings)
+    laps.lap("fit")
     positions = _positions(warehouse, first_day, titles)
-    demand = _stock_demand(sets[0], final["product"], horizon_days)
-    warnings = warn_all(positions, demand, first_day)
-    timings["stock_s"] = time.perf_counter() - began - sum(timings.values())
-    timings["total_s"] = time.perf_counter() - began
-    details = {
-        "history": {"start": start.isoformat(), "end": first_day.isoformat(), "days": panels[0].days},
-        "series": {level: int(final[level].series.size) for level in LEVELS},
-        "series_with_sales": {panel.level: len(panel.keys) for panel in panels},
-        "model": _model_details(settings, model.used, model.training_rows, model.fitted),
-        "baseline": {"method": f"mean of the same weekday over the last {BASELINE_WEEKS} weeks"},
-        "stock": {"products_with_inventory": len(positions), "warnings": warnings.num_rows, "review_days": REVIEW_DAYS},
-        "timings": timings,
-        "reason": None,
-    }
-    log.info("forecast step finished", extra={"as_of": first_day.isoformat(), "seconds": timings["total_s"]})
+    warnings = warn_all(positions, _stock_demand(sets[0], final["product"], horizon_days), first_day)
+    laps.lap("stock")
+    details = _details(
+        {"start": start.isoformat(), "end": first_day.isoformat(), "days": sets[0].panel.days},
+        {level: int(final[level].series.size) for level in LEVELS},
+        {s.panel.level: len(s.panel.keys) for s in sets},
+        _model_details(settings, model.used, model.training_rows, model.fitted),
+        {"products_with_inventory": len(positions), "warnings": warnings.num_rows, "review_days": REVIEW_DAYS},
+        laps.done(),
+    )
+    log.info("forecast step finished", extra={"as_of": first_day.isoformat(), "seconds": details["timings"]["total_s"]})
     return ForecastResult(
         as_of=first_day,
         horizon_days=horizon_days,
@@ -161,22 +170,48 @@ def forecast_step(
     )
 
 
+def _details(
+    history: dict[str, Any],
+    series: dict[str, int],
+    with_sales: dict[str, int],
+    model: dict[str, Any],
+    stock: dict[str, Any],
+    timings: dict[str, float],
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """The report's sections besides the backtest (see :meth:`ForecastResult.report`)."""
+    return {
+        "history": history,
+        "series": series,
+        "series_with_sales": with_sales,
+        "model": model,
+        "baseline": {"method": f"mean of the same weekday over the last {BASELINE_WEEKS} weeks"},
+        "stock": stock,
+        "timings": timings,
+        "reason": reason,
+    }
+
+
 def _without_history(
-    warehouse: Warehouse, first_day: date, horizon_days: int, titles: dict[str, str | None], began: float
+    warehouse: Warehouse,
+    first_day: date,
+    horizon_days: int,
+    titles: dict[str, str | None],
+    laps: _Laps,
+    settings: ModelSettings,
 ) -> ForecastResult:
     positions = _positions(warehouse, first_day, titles)
     warnings = warn_all(positions, {}, first_day)
     reason = "no completed orders before the as-of day"
-    details = {
-        "history": {"start": None, "end": first_day.isoformat(), "days": 0},
-        "series": dict.fromkeys(LEVELS, 0),
-        "series_with_sales": dict.fromkeys(LEVELS, 0),
-        "model": _model_details(ModelSettings(), (), 0, False),
-        "baseline": {"method": f"mean of the same weekday over the last {BASELINE_WEEKS} weeks"},
-        "stock": {"products_with_inventory": len(positions), "warnings": warnings.num_rows, "review_days": REVIEW_DAYS},
-        "timings": {"total_s": time.perf_counter() - began},
-        "reason": reason,
-    }
+    details = _details(
+        {"start": None, "end": first_day.isoformat(), "days": 0},
+        dict.fromkeys(LEVELS, 0),
+        dict.fromkeys(LEVELS, 0),
+        _model_details(settings, (), 0, False),
+        {"products_with_inventory": len(positions), "warnings": warnings.num_rows, "review_days": REVIEW_DAYS},
+        laps.done(),
+        reason,
+    )
     return ForecastResult(
         as_of=first_day,
         horizon_days=horizon_days,

@@ -21,7 +21,7 @@ from patron.progress import NullProgress, Progress
 
 __all__ = ["QUARANTINE_SCHEMA", "Entity", "Importer", "ParsedBatch"]
 
-Entity = Literal["members", "products", "orders", "order_lines", "events"]
+Entity = Literal["members", "products", "orders", "order_lines", "events", "inventory"]
 
 QUARANTINE_SCHEMA = {"row_number": pl.Int64, "field": pl.String, "reason": pl.String, "raw": pl.String}
 
@@ -45,6 +45,7 @@ class ParsedBatch:
     orders: pl.DataFrame | None = None
     order_lines: pl.DataFrame | None = None
     events: pl.DataFrame | None = None
+    inventory: pl.DataFrame | None = None
     notes: dict[str, Any] = field(default_factory=dict)
 
     def frame(self, entity: Entity) -> pl.DataFrame | None:

@@ -28,7 +28,7 @@ __all__ = ["import_batch", "list_imports", "quarantine_page", "run_import"]
 
 log = logging.getLogger(__name__)
 
-_ENTITY_ORDER: tuple[Entity, ...] = ("members", "products", "orders", "order_lines", "events")
+_ENTITY_ORDER: tuple[Entity, ...] = ("members", "products", "orders", "order_lines", "events", "inventory")
 _CHUNK = 20_000
 
 

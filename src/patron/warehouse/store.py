@@ -130,7 +130,13 @@ class Warehouse:
         return self.con.table(name)
 
     def counts(self) -> dict[str, int]:
-        return {name: int(self.table(name).count().execute()) for name in TABLES if name != "member_order"}
+        """Rows per table; a table this (older, read-only) warehouse lacks counts 0."""
+        present = set(self.con.list_tables())
+        return {
+            name: int(self.table(name).count().execute()) if name in present else 0
+            for name in TABLES
+            if name != "member_order"
+        }
 
     # -- writes ---------------------------------------------------------------
 
