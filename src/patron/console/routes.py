@@ -10,6 +10,7 @@ Pages use the API's session cookie; forms carry a CSRF token (see ``csrf``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
@@ -18,8 +19,10 @@ from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
+from patron.analytics.artefacts import BuildReader
 from patron.api.deps import SESSION_COOKIE, Rt, audit
-from patron.auth.service import authenticate, open_session, revoke_session
+from patron.auth.rules import Permission
+from patron.auth.service import Principal, authenticate, open_session, revoke_session
 from patron.console import alert_routes, tag_routes
 from patron.console.access import (
     ConsoleForbiddenError,
@@ -45,6 +48,7 @@ from patron.console.segment_view import SegmentFilters, segments_context
 from patron.console.views import MemberFilters, build_info, dashboard_context, members_context
 from patron.errors import AuthenticationError, NotFoundError
 from patron.members.service import member_view
+from patron.runtime import Runtime
 
 __all__ = ["install_console", "router", "safe_next"]
 
@@ -198,54 +202,53 @@ def member(request: Request, runtime: Rt, user: User, member_key: str) -> Respon
     return render(request, "member.html", context)
 
 
-@router.get("/cohorts")
-def cohorts(request: Request, runtime: Rt, user: User) -> Response:
-    require(user, "kpis:read")
-    filters = CohortFilters.parse(request.query_params)
-    context = {"user": page_user(user), "active": "cohorts", "filters": filters}
+def _analysis_page(
+    request: Request,
+    runtime: Runtime,
+    user: Principal,
+    permission: Permission,
+    name: str,
+    filters: Any,
+    build_page: Callable[[BuildReader, Any, Translator], dict[str, Any]],
+) -> Response:
+    """A page over the current build: permission, filters, a friendly page when nothing is built yet.
+
+    A page whose context carries ``errors`` is answered 422: the form is shown again with what could
+    not be read.
+    """
+    require(user, permission)
+    context = {"user": page_user(user), "active": name, "filters": filters}
     reader = current_reader(runtime)
     if reader is None:
-        return render(request, "cohorts.html", {**context, "no_build": True})
-    page = cohorts_context(reader, filters, Translator(language_of(request)))
-    return render(request, "cohorts.html", {**context, "no_build": False, "build": build_info(reader), **page})
+        return render(request, f"{name}.html", {**context, "no_build": True})
+    page = build_page(reader, filters, Translator(language_of(request)))
+    status = 422 if page.get("errors") else 200
+    context |= {"no_build": False, "build": build_info(reader), **page}
+    return render(request, f"{name}.html", context, status=status)
+
+
+@router.get("/cohorts")
+def cohorts(request: Request, runtime: Rt, user: User) -> Response:
+    filters = CohortFilters.parse(request.query_params)
+    return _analysis_page(request, runtime, user, "kpis:read", "cohorts", filters, cohorts_context)
 
 
 @router.get("/funnels")
 def funnels(request: Request, runtime: Rt, user: User) -> Response:
-    require(user, "kpis:read")
     filters = FunnelFilters.parse(request.query_params)
-    context = {"user": page_user(user), "active": "funnels", "filters": filters}
-    reader = current_reader(runtime)
-    if reader is None:
-        return render(request, "funnels.html", {**context, "no_build": True})
-    page = funnels_context(reader, filters, Translator(language_of(request)))
-    status = 422 if page["errors"] else 200  # the form is shown again with what could not be read
-    context |= {"no_build": False, "build": build_info(reader), **page}
-    return render(request, "funnels.html", context, status=status)
+    return _analysis_page(request, runtime, user, "kpis:read", "funnels", filters, funnels_context)
 
 
 @router.get("/segments")
 def segments(request: Request, runtime: Rt, user: User) -> Response:
-    require(user, "segments:read")
     filters = SegmentFilters.parse(request.query_params)
-    context = {"user": page_user(user), "active": "segments", "filters": filters}
-    reader = current_reader(runtime)
-    if reader is None:
-        return render(request, "segments.html", {**context, "no_build": True})
-    page = segments_context(reader, filters, Translator(language_of(request)))
-    return render(request, "segments.html", {**context, "no_build": False, "build": build_info(reader), **page})
+    return _analysis_page(request, runtime, user, "segments:read", "segments", filters, segments_context)
 
 
 @router.get("/forecasts")
 def forecasts(request: Request, runtime: Rt, user: User) -> Response:
-    require(user, "forecasts:read")
     filters = ForecastFilters.parse(request.query_params)
-    context = {"user": page_user(user), "active": "forecasts", "filters": filters}
-    reader = current_reader(runtime)
-    if reader is None:
-        return render(request, "forecasts.html", {**context, "no_build": True})
-    page = forecasts_context(reader, filters, Translator(language_of(request)))
-    return render(request, "forecasts.html", {**context, "no_build": False, "build": build_info(reader), **page})
+    return _analysis_page(request, runtime, user, "forecasts:read", "forecasts", filters, forecasts_context)
 
 
 # --- errors ----------------------------------------------------------------------
