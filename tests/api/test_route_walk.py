@@ -9,11 +9,9 @@ patron.auth.rules) rather than read from the code under test.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import re
-import secrets
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,16 +22,12 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from patron.alerts.schemas import AlertRuleCreate
-from patron.alerts.service import create_rule
 from patron.api.app import create_app
 from patron.auth import rules
-from patron.auth.schemas import ApiKeyCreate, OperatorCreate
-from patron.auth.service import create_api_key, create_operator
+from patron.auth.schemas import OperatorCreate
+from patron.auth.service import create_operator
 from patron.ingest.service import list_imports
 from patron.runtime import Runtime
-from patron.tags.schemas import TagCreate
-from patron.tags.service import create_tag
 from tests.api.conftest import (
     CLIENT_IP,
     PASSWORD,
@@ -43,11 +37,8 @@ from tests.api.conftest import (
     new_client,
     sign_in,
 )
+from tests.api.walk_types import HTTP_METHODS, PUBLIC, SIGNED_IN, Bad, Call, Route, World, body
 from tests.conftest import make_settings
-
-PUBLIC = "public"  # no credentials needed
-SIGNED_IN = "signed-in"  # any operator or API key
-HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 GRANTS: dict[str, frozenset[str]] = {
     "members:read": frozenset({"admin", "analyst", "marketer", "support"}),
@@ -63,69 +54,14 @@ GRANTS: dict[str, frozenset[str]] = {
     "alerts:manage": frozenset({"admin", "analyst"}),
     "forecasts:read": frozenset({"admin", "analyst", "marketer"}),
     "tags:manage": frozenset({"admin", "analyst", "marketer"}),
+    "recs:read": frozenset({"admin", "analyst", "marketer", "support"}),
+    "recs:manage": frozenset({"admin", "analyst"}),
+    "recs:track": frozenset({"admin", "analyst", "marketer"}),
+    "loyalty:read": frozenset({"admin", "analyst", "marketer", "support"}),
+    "loyalty:write": frozenset({"admin", "marketer", "support"}),
+    "loyalty:adjust": frozenset({"admin", "support"}),
+    "loyalty:manage": frozenset({"admin", "marketer"}),
 }
-
-
-@dataclass
-class World:
-    """What sample requests refer to: real members, runs, operators and keys."""
-
-    runtime: Runtime
-    operators: dict[str, str]
-    member_key: str
-    run_id: int
-    _serial: itertools.count[int] = field(default_factory=itertools.count)
-    _tag: str = field(default_factory=lambda: secrets.token_hex(3))
-
-    def unique(self, prefix: str) -> str:
-        return f"{prefix}-{self._tag}-{next(self._serial)}"
-
-    def alert_rule(self) -> int:
-        """A fresh alert rule, so that every change or deletion has one of its own."""
-        data = AlertRuleCreate(name=self.unique("walk-rule"), metric="gmv", kind="threshold", op="<", value=1.0)
-        return create_rule(self.runtime, data, "walk").id
-
-    def tag(self) -> str:
-        """A fresh rule tag, so that every change or deletion has one of its own."""
-        return create_tag(
-            self.runtime.store, TagCreate(name=self.unique("walk-tag"), rule="frequency > 1"), "walk"
-        ).name
-
-    def revocable_key(self) -> int:
-        """A fresh API key, so that every revocation has one of its own."""
-        data = ApiKeyCreate(name=self.unique("walk"), role="analyst", scopes=["members:read"])
-        return create_api_key(self.runtime.store, data, None).id
-
-
-@dataclass(frozen=True)
-class Call:
-    """One request: path values, query parameters and (if ``has_body``) a JSON body."""
-
-    path: dict[str, object] = field(default_factory=dict)
-    params: dict[str, object] = field(default_factory=dict)
-    body: Any = None
-    has_body: bool = False
-
-
-def body(value: Any) -> Call:
-    return Call(body=value, has_body=True)
-
-
-@dataclass(frozen=True)
-class Bad:
-    """An invalid request and the location its 422 must name."""
-
-    label: str
-    call: Callable[[World], Call]
-    loc: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Route:
-    permission: str  # a permission of patron.auth.rules, PUBLIC or SIGNED_IN
-    sample: Callable[[World, str], Call] = lambda _w, _role: Call()  # a valid request by ``role``
-    bad: tuple[Bad, ...] = ()
-    ends_session: bool = False  # the call ends the caller's session: give it a session of its own
 
 
 def _login(w: World, role: str) -> Call:
@@ -140,7 +76,7 @@ def _rule_body(w: World, **fields: object) -> Call:
     return body({"name": w.unique("walk-rule"), "metric": "gmv", "kind": "threshold", "op": "<", "value": 1, **fields})
 
 
-MATRIX: dict[tuple[str, str], Route] = {
+CORE_MATRIX: dict[tuple[str, str], Route] = {
     ("GET", "/health"): Route(PUBLIC),
     ("POST", "/api/v1/auth/login"): Route(
         PUBLIC,
@@ -457,6 +393,17 @@ MATRIX: dict[tuple[str, str], Route] = {
         ),
     ),
 }
+
+
+# Each domain's routes, kept beside this file (tests/api/walk_<domain>.py).
+MATRIX: dict[tuple[str, str], Route] = dict(CORE_MATRIX)
+for _fragment in sorted(Path(__file__).parent.glob("walk_*.py")):
+    if _fragment.stem == "walk_types":
+        continue
+    _entries = importlib.import_module(f"tests.api.{_fragment.stem}").MATRIX
+    _twice = set(_entries) & set(MATRIX)
+    assert not _twice, f"{_fragment.name} repeats routes {_twice}"
+    MATRIX.update(_entries)
 
 
 def _schema_routes() -> list[tuple[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -9,10 +10,26 @@ from fastapi import APIRouter, FastAPI
 from patron import __version__
 from patron.analytics.artefacts import current_manifest
 from patron.api.errors import install_error_handlers
-from patron.api.routers import admin, alerts, analytics, auth, churn, forecasts, imports, members, tags
 from patron.runtime import Runtime
 
-__all__ = ["create_app"]
+__all__ = ["ROUTERS", "create_app"]
+
+# The API's routers, in the order the OpenAPI schema lists them (modules of patron.api.routers).
+ROUTERS: tuple[str, ...] = (
+    "auth",
+    "members",
+    "analytics",
+    "churn",
+    "tags",
+    "alerts",
+    "forecasts",
+    "recs",
+    "points",
+    "loyalty_program",
+    "promotions",
+    "imports",
+    "admin",
+)
 
 
 def create_app(runtime: Runtime | None = None) -> FastAPI:
@@ -29,8 +46,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.state.runtime = runtime
     install_error_handlers(app)
     api = APIRouter(prefix="/api/v1")
-    for module in (auth, members, analytics, churn, tags, alerts, forecasts, imports, admin):
-        api.include_router(module.router)
+    for name in ROUTERS:
+        api.include_router(importlib.import_module(f"patron.api.routers.{name}").router)
     app.include_router(api)
 
     @app.get("/health", tags=["health"], summary="Liveness and readiness")

@@ -16,6 +16,13 @@ alerts:read           x     x       x
 alerts:manage         x     x
 forecasts:read        x     x       x
 tags:manage           x     x       x
+recs:read             x     x       x        x
+recs:manage           x     x
+recs:track            x     x       x
+loyalty:read          x     x       x        x
+loyalty:write         x             x        x
+loyalty:adjust        x                      x
+loyalty:manage        x             x
 =================== ===== ======= ======== =======
 
 An API key acts with its role, narrowed to its scopes.
@@ -43,6 +50,13 @@ Permission = Literal[
     "alerts:manage",
     "forecasts:read",
     "tags:manage",
+    "recs:read",
+    "recs:manage",
+    "recs:track",
+    "loyalty:read",
+    "loyalty:write",
+    "loyalty:adjust",
+    "loyalty:manage",
 ]
 
 PERMISSIONS: dict[Permission, frozenset[Role]] = {
@@ -59,6 +73,13 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     "alerts:manage": frozenset({"admin", "analyst"}),
     "forecasts:read": frozenset({"admin", "analyst", "marketer"}),
     "tags:manage": frozenset({"admin", "analyst", "marketer"}),
+    "recs:read": frozenset(ROLES),
+    "recs:manage": frozenset({"admin", "analyst"}),
+    "recs:track": frozenset({"admin", "analyst", "marketer"}),
+    "loyalty:read": frozenset(ROLES),
+    "loyalty:write": frozenset({"admin", "marketer", "support"}),
+    "loyalty:adjust": frozenset({"admin", "support"}),
+    "loyalty:manage": frozenset({"admin", "marketer"}),
 }
 
 

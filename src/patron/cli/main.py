@@ -11,7 +11,7 @@ from rich.table import Table
 
 from patron import __version__
 from patron.audit.service import record
-from patron.cli import admin, alerts, churn, clv, data, demo, forecasts, tags
+from patron.cli import admin, alerts, churn, clv, data, demo, forecasts, loyalty, points, promotions, recs, tags
 from patron.cli.common import close_runtimes, fail_on_error, open_runtime, print_json
 from patron.errors import StoreError, WarehouseBusyError
 
@@ -27,6 +27,10 @@ app.add_typer(tags.app, name="tags")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(churn.app, name="churn")
 app.add_typer(forecasts.app, name="forecasts")
+app.add_typer(recs.app, name="recs")
+app.add_typer(points.app, name="points")
+app.add_typer(loyalty.app, name="loyalty")
+app.add_typer(promotions.app, name="promotions")
 app.add_typer(admin.operators, name="operators")
 app.add_typer(admin.api_keys, name="api-keys")
 app.add_typer(data.imports, name="imports")

@@ -1,6 +1,7 @@
 """Console translations: one flat JSON catalog per language, identical keys.
 
-Catalogs live in ``locales/<code>.json``. Templates call ``t(<key>, name=value)``;
+Catalogs live in ``locales/<code>.json``, plus one file per domain in
+``locales/<code>/<domain>.json`` (a key may be defined only once). Templates call ``t(<key>, name=value)``;
 placeholders use ``{name}``. Keys that code assembles at run time (segment,
 role, order-status, sort, event-type, funnel-option, churn-reason, cluster-trait,
 behaviour and alert labels) are listed by :func:`dynamic_keys` so a test can
@@ -60,6 +61,13 @@ def catalog(language: str) -> dict[str, str]:
     if language not in LANGUAGES:
         raise KeyError(f"no catalog for language {language!r}")
     raw: dict[str, str] = json.loads((_LOCALES / f"{language}.json").read_text(encoding="utf-8"))
+    # Domains may keep their messages apart, in locales/<code>/<domain>.json; a key may be defined once.
+    for part in sorted((_LOCALES / language).glob("*.json")):
+        extra: dict[str, str] = json.loads(part.read_text(encoding="utf-8"))
+        clash = sorted(set(extra) & set(raw))
+        if clash:
+            raise KeyError(f"{part.name} redefines console messages: {', '.join(clash[:5])}")
+        raw.update(extra)
     return raw
 
 

@@ -277,8 +277,11 @@ def install_console(app: FastAPI) -> None:
     """Mount the console's pages, static files and error handlers on ``app``."""
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     app.include_router(router)
-    app.include_router(tag_routes.router)
-    app.include_router(alert_routes.router)
+    for module in (
+        tag_routes,
+        alert_routes,
+    ):
+        app.include_router(module.router)
     app.add_exception_handler(LoginRequiredError, _to_login)
     app.add_exception_handler(ConsoleForbiddenError, _forbidden)
     app.add_exception_handler(CsrfRejectedError, _csrf_rejected)

@@ -1,0 +1,1 @@
+"""Promotions: coupons, cart pricing and the rewards catalog."""

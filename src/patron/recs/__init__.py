@@ -1,0 +1,1 @@
+"""Recommendations: models behind one contract, serving rules, evaluation, placements."""
