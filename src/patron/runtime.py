@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from patron.audit.chain import chain_key
 from patron.db.engine import OperationalStore
 from patron.members.vault import FieldCipher
 from patron.settings import Settings, get_settings
@@ -21,7 +22,8 @@ class Runtime:
 
     @cached_property
     def store(self) -> OperationalStore:
-        return OperationalStore(self.settings.operational_url)
+        settings = self.settings
+        return OperationalStore(settings.operational_url, audit_key=lambda: chain_key(settings.master_key_bytes))
 
     @cached_property
     def cipher(self) -> FieldCipher:

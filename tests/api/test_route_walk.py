@@ -383,6 +383,7 @@ CORE_MATRIX: dict[tuple[str, str], Route] = {
         lambda w, _role: Call(path={"key_id": w.revocable_key()}),
         (Bad("key id not a number", lambda _w: Call(path={"key_id": "newest"}), ("path", "key_id")),),
     ),
+    ("GET", "/api/v1/audit/verify"): Route("audit:read"),
     ("GET", "/api/v1/audit"): Route(
         "audit:read",
         lambda _w, _role: Call(params={"page": 1, "page_size": 5, "action": "auth.login"}),

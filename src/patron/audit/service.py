@@ -7,7 +7,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 
+from patron.audit.chain import append
 from patron.audit.models import AuditEntry
+from patron.db.base import utcnow
 from patron.db.engine import OperationalStore
 
 __all__ = ["AuditPage", "AuditRead", "list_audit", "record"]
@@ -45,8 +47,10 @@ def record(
 
     ``details`` must never carry personal data; callers pass keys and counts.
     """
+    entry = AuditEntry(actor=actor, action=action, target=target, source_ip=source_ip, details=details or {})
+    entry.at = utcnow()
     with store.session() as sess:
-        sess.add(AuditEntry(actor=actor, action=action, target=target, source_ip=source_ip, details=details or {}))
+        append(sess, store.audit_key(), entry)
 
 
 def list_audit(store: OperationalStore, page: int = 1, page_size: int = 50, action: str | None = None) -> AuditPage:

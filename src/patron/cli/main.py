@@ -11,7 +11,7 @@ from rich.table import Table
 
 from patron import __version__
 from patron.audit.service import record
-from patron.cli import admin, alerts, churn, clv, data, demo, forecasts, loyalty, points, promotions, recs, tags
+from patron.cli import admin, alerts, audit, churn, clv, data, demo, forecasts, loyalty, points, promotions, recs, tags
 from patron.cli.common import close_runtimes, fail_on_error, open_runtime, print_json
 from patron.errors import StoreError, WarehouseBusyError
 
@@ -33,6 +33,7 @@ app.add_typer(loyalty.app, name="loyalty")
 app.add_typer(promotions.app, name="promotions")
 app.add_typer(admin.operators, name="operators")
 app.add_typer(admin.api_keys, name="api-keys")
+app.add_typer(audit.app, name="audit")
 app.add_typer(data.imports, name="imports")
 app.command("import")(data.import_file)
 app.command("build")(data.build)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 class OperationalStore:
     """The transactional store: operators, vault, imports, audit."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, audit_key: Callable[[], bytes] | None = None) -> None:
         self.url = url
+        self._audit_key = audit_key
+        self._audit_key_value: bytes | None = None
         kwargs: dict[str, Any] = {}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
@@ -44,6 +46,12 @@ class OperationalStore:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def audit_key(self) -> bytes:
+        """The audit chain's HMAC key (from the runtime's master key; a store opened bare uses an empty key)."""
+        if self._audit_key_value is None:
+            self._audit_key_value = b"" if self._audit_key is None else self._audit_key()
+        return self._audit_key_value
 
     @property
     def dialect(self) -> str:

@@ -2,7 +2,7 @@
 
 from patron.alerts.models import Alert, AlertRule
 from patron.analytics.models import BuildRun
-from patron.audit.models import AuditEntry
+from patron.audit.models import AuditChainHead, AuditEntry
 from patron.auth.models import ApiKey, Operator, OperatorSession
 from patron.ingest.models import ImportRun, QuarantinedRow
 from patron.members.models import MemberIdentity, VaultEntry
@@ -12,6 +12,7 @@ __all__ = [
     "Alert",
     "AlertRule",
     "ApiKey",
+    "AuditChainHead",
     "AuditEntry",
     "BuildRun",
     "ImportRun",

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
+from pydantic import BaseModel
 
 from patron.api.deps import Rt, audit, require
+from patron.audit.chain import verify_chain
 from patron.audit.service import AuditPage, list_audit
 from patron.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, OperatorCreate, OperatorRead
 from patron.auth.service import (
@@ -68,3 +70,25 @@ def audit_log(
     action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> AuditPage:
     return list_audit(runtime.store, page, page_size, action)
+
+
+class AuditChainRead(BaseModel):
+    """The result of recomputing the audit log's hash chain."""
+
+    ok: bool
+    entries: int
+    unchained: int
+    head_seq: int
+    problem: str | None
+    entry_id: int | None
+    seq: int | None
+
+
+@router.get(
+    "/audit/verify",
+    summary="Recompute the audit log's hash chain and name the first break, if any",
+    response_model=AuditChainRead,
+)
+def audit_verify(runtime: Rt, _caller: Annotated[Principal, Depends(require("audit:read"))]) -> AuditChainRead:
+    report = verify_chain(runtime.store, runtime.store.audit_key())
+    return AuditChainRead.model_validate(report.as_dict())
