@@ -11,7 +11,22 @@ from rich.table import Table
 
 from patron import __version__
 from patron.audit.service import record
-from patron.cli import admin, alerts, audit, churn, clv, data, demo, forecasts, loyalty, points, promotions, recs, tags
+from patron.cli import (
+    admin,
+    alerts,
+    audit,
+    backup,
+    churn,
+    clv,
+    data,
+    demo,
+    forecasts,
+    loyalty,
+    points,
+    promotions,
+    recs,
+    tags,
+)
 from patron.cli.common import close_runtimes, fail_on_error, open_runtime, print_json
 from patron.errors import StoreError, WarehouseBusyError
 
@@ -42,6 +57,8 @@ app.command("kpis")(data.kpis)
 app.command("cohorts")(data.cohorts)
 app.command("funnels")(data.funnels)
 app.command("repurchase")(data.repurchase)
+app.command("backup")(backup.backup)
+app.command("restore")(backup.restore)
 console = Console()
 
 
