@@ -10,6 +10,8 @@
     ├── NotFoundError            the thing asked for does not exist
     ├── ConflictError            the write conflicts with existing state
     ├── AuthenticationError      who is calling is unknown
+    │   └── MfaRequiredError     the password was right; a one-time code is needed too
+    ├── RateLimitedError         too many attempts: retry after a while
     ├── AuthorizationError       the caller may not do this
     └── ImportFormatError        a source file cannot be read at all
 """
@@ -21,8 +23,10 @@ __all__ = [
     "AuthorizationError",
     "ConflictError",
     "ImportFormatError",
+    "MfaRequiredError",
     "NotFoundError",
     "PatronError",
+    "RateLimitedError",
     "SettingsError",
     "StoreError",
     "ValidationError",
@@ -67,6 +71,18 @@ class ConflictError(PatronError):
 
 class AuthenticationError(PatronError):
     """The caller could not be identified."""
+
+
+class MfaRequiredError(AuthenticationError):
+    """The password was right but the operator's second factor (a TOTP code) is missing or wrong."""
+
+
+class RateLimitedError(PatronError):
+    """Too many attempts; ``retry_after`` is the number of seconds to wait."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
 
 
 class AuthorizationError(PatronError):

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     session_idle_minutes: int = Field(default=30, ge=1)
     session_absolute_hours: int = Field(default=12, ge=1)
     secure_cookies: bool = False
+    # Admins must enrol a TOTP second factor before their session may do anything else.
+    # Unset: required in production, not in development.
+    require_admin_mfa: bool | None = None
 
     @model_validator(mode="after")
     def _refuse_placeholder(self) -> Settings:
@@ -52,6 +55,10 @@ class Settings(BaseSettings):
                 "with PATRON_ENV=development. Set a random key (patron init makes one)."
             )
         return self
+
+    @property
+    def admin_mfa_required(self) -> bool:
+        return self.env == "production" if self.require_admin_mfa is None else self.require_admin_mfa
 
     @property
     def operational_url(self) -> str:

@@ -536,7 +536,9 @@ def test_each_role_gets_2xx_with_the_permission_and_403_without(
     else:
         response = _send(clients[role], route, call)
 
-    if _holds(role, entry.permission):
+    if _holds(role, entry.permission) and entry.expect is not None:
+        assert_problem(response, entry.expect)
+    elif _holds(role, entry.permission):
         assert 200 <= response.status_code < 300, response.text
         assert response.headers["content-type"] == "application/json"
     else:

@@ -85,3 +85,4 @@ class Route:
     sample: Callable[[World, str], Call] = lambda _w, _role: Call()  # a valid request by ``role``
     bad: tuple[Bad, ...] = ()
     ends_session: bool = False  # the call ends the caller's session: give it a session of its own
+    expect: int | None = None  # the status a permitted caller gets for the sample, when it is not 2xx

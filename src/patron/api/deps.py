@@ -58,6 +58,10 @@ def require(permission: Permission) -> Callable[[Principal], Principal]:
     """
 
     def check(principal: Caller) -> Principal:
+        if principal.mfa_pending:
+            raise AuthorizationError(
+                "admins must enrol a second factor first: POST /api/v1/auth/mfa/setup, then /api/v1/auth/mfa/confirm"
+            )
         if not allowed(principal.role, permission, principal.scopes):
             raise AuthorizationError(f"role {principal.role!r} lacks {permission}")
         return principal

@@ -14,8 +14,10 @@ from patron.errors import (
     AuthenticationError,
     AuthorizationError,
     ConflictError,
+    MfaRequiredError,
     NotFoundError,
     PatronError,
+    RateLimitedError,
     StoreError,
     ValidationError,
     WarehouseBusyError,
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 _STATUS: list[tuple[type[PatronError], int, str]] = [
     (AuthenticationError, 401, "Not authenticated"),
+    (RateLimitedError, 429, "Too many requests"),
     (AuthorizationError, 403, "Forbidden"),
     (NotFoundError, 404, "Not found"),
     (ConflictError, 409, "Conflict"),
@@ -50,7 +53,12 @@ async def _patron_error(_request: Request, exc: Exception) -> JSONResponse:
             errors = None
             if isinstance(exc, ValidationError) and exc.field:
                 errors = [{"loc": exc.field.split("."), "msg": str(exc)}]
-            return problem(status, title, str(exc), errors)
+            response = problem(status, title, str(exc), errors)
+            if isinstance(exc, RateLimitedError):
+                response.headers["Retry-After"] = str(exc.retry_after)
+            if isinstance(exc, MfaRequiredError):
+                response.headers["X-Patron-MFA"] = "required"
+            return response
     log.exception("unhandled domain error")
     return problem(500, "Internal error", "the server could not complete the request")
 

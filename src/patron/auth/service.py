@@ -3,36 +3,55 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from patron.auth.models import ApiKey, Operator, OperatorSession
-from patron.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, OperatorCreate, OperatorRead
+from patron.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, MfaSetup, OperatorCreate, OperatorRead
 from patron.db.base import utcnow
 from patron.db.engine import OperationalStore
-from patron.errors import AuthenticationError, ConflictError, NotFoundError
+from patron.errors import (
+    AuthenticationError,
+    ConflictError,
+    MfaRequiredError,
+    NotFoundError,
+    RateLimitedError,
+    ValidationError,
+)
+from patron.members.vault import FieldCipher
 from patron.settings import Settings
 
 __all__ = [
     "Principal",
     "authenticate",
+    "begin_mfa",
+    "confirm_mfa",
     "create_api_key",
     "create_operator",
     "list_api_keys",
     "list_operators",
     "open_session",
+    "reset_mfa",
     "resolve_api_key",
     "resolve_session",
+    "revoke_all_sessions",
     "revoke_api_key",
     "revoke_session",
+    "totp_step",
 ]
 
+LOCK_AFTER = 5  # failed sign-ins in a row before the account locks
+LOCK_BASE = timedelta(seconds=30)
+LOCK_MAX = timedelta(hours=1)
 _hasher = PasswordHasher()  # argon2id with the library's recommended parameters
 _DUMMY_HASH = _hasher.hash("patron-timing-equaliser")
 
@@ -46,6 +65,8 @@ class Principal:
     name: str
     role: str
     scopes: frozenset[str] | None = None
+    # An admin who must enrol a second factor before doing anything else.
+    mfa_pending: bool = False
 
     @property
     def label(self) -> str:
@@ -78,20 +99,149 @@ def list_operators(store: OperationalStore) -> list[OperatorRead]:
         return [OperatorRead.model_validate(op) for op in sess.scalars(select(Operator).order_by(Operator.id))]
 
 
-def authenticate(store: OperationalStore, username: str, password: str) -> Principal:
-    """Check a password; the same work is done whether or not the user exists."""
+def _backoff(failures: int) -> timedelta:
+    """Lock length after ``failures`` failed sign-ins in a row (none before the fifth)."""
+    if failures < LOCK_AFTER:
+        return timedelta(0)
+    lock: timedelta = LOCK_BASE * (2 ** (failures - LOCK_AFTER))
+    return min(lock, LOCK_MAX)
+
+
+def _mfa_pending(operator: Operator, settings: Settings | None) -> bool:
+    required = settings is not None and settings.admin_mfa_required
+    return required and operator.role == "admin" and not operator.mfa_enabled
+
+
+def authenticate(
+    store: OperationalStore,
+    username: str,
+    password: str,
+    otp: str | None = None,
+    *,
+    cipher: FieldCipher | None = None,
+    settings: Settings | None = None,
+) -> Principal:
+    """Check a password (and the TOTP code of an enrolled operator).
+
+    The same hashing work is done whether or not the user exists. Each failure
+    (wrong password or code) counts; from the fifth in a row the account is
+    locked for 30 s, doubling with each further failure up to an hour, and a
+    locked account is refused without checking anything (RateLimitedError).
+    """
+    now = utcnow()
+    failure: str | None = None
+    wait = 0
+    principal: Principal | None = None
     with store.session() as sess:
-        operator = sess.scalar(select(Operator).where(Operator.username == username))
-        stored = operator.password_hash if operator else _DUMMY_HASH
-        try:
-            _hasher.verify(stored, password)
-        except (VerificationError, InvalidHashError):
-            raise AuthenticationError("wrong username or password") from None
-        if operator is None or not operator.is_active:
-            raise AuthenticationError("wrong username or password")
-        if _hasher.check_needs_rehash(operator.password_hash):
-            operator.password_hash = _hasher.hash(password)
-        return Principal("operator", operator.id, operator.username, operator.role)
+        operator = sess.scalar(select(Operator).where(Operator.username == username).with_for_update())
+        if operator is not None and operator.locked_until is not None and _aware(operator.locked_until) > now:
+            wait = math.ceil((_aware(operator.locked_until) - now).total_seconds())
+        else:
+            stored = operator.password_hash if operator else _DUMMY_HASH
+            try:
+                _hasher.verify(stored, password)
+            except (VerificationError, InvalidHashError):
+                failure = "password"
+            if failure is None and (operator is None or not operator.is_active):
+                failure = "password"
+            if failure is None and operator is not None and operator.mfa_enabled:
+                step = None if cipher is None else totp_step(cipher, operator, otp, now)
+                if step is None:
+                    failure = "otp"
+                else:
+                    operator.mfa_last_step = step
+            if operator is not None and failure is not None:
+                operator.failed_logins += 1
+                lock = _backoff(operator.failed_logins)
+                if lock:
+                    operator.locked_until = now + lock
+            elif operator is not None:
+                operator.failed_logins, operator.locked_until = 0, None
+                if _hasher.check_needs_rehash(operator.password_hash):
+                    operator.password_hash = _hasher.hash(password)
+                principal = Principal(
+                    "operator", operator.id, operator.username, operator.role, None, _mfa_pending(operator, settings)
+                )
+    if wait:
+        raise RateLimitedError(f"too many failed sign-ins: try again in {wait} s", wait)
+    if failure == "otp":
+        raise MfaRequiredError("a valid one-time code from the authenticator app is required")
+    if principal is None:
+        raise AuthenticationError("wrong username or password")
+    return principal
+
+
+def totp_step(cipher: FieldCipher, operator: Operator, code: str | None, now: datetime) -> int | None:
+    """The time step ``code`` is valid for (this one or either neighbour), or None; a used step is refused."""
+    if not code or operator.mfa_secret is None:
+        return None
+    totp = pyotp.TOTP(cipher.open(_mfa_owner(operator.id), "totp", operator.mfa_secret))
+    for offset in (0, -1, 1):
+        moment = now + timedelta(seconds=30 * offset)
+        if hmac.compare_digest(totp.at(moment), code):
+            step = int(totp.timecode(moment))
+            if operator.mfa_last_step is not None and step <= operator.mfa_last_step:
+                return None  # a code is accepted once
+            return step
+    return None
+
+
+def _mfa_owner(operator_id: int) -> str:
+    return f"operator-{operator_id}"
+
+
+def begin_mfa(store: OperationalStore, cipher: FieldCipher, operator_id: int) -> MfaSetup:
+    """Give the operator a new TOTP secret (pending until confirmed with a code from the app)."""
+    secret = pyotp.random_base32()
+    with store.session() as sess:
+        operator = sess.get(Operator, operator_id)
+        if operator is None:
+            raise NotFoundError(f"operator {operator_id} does not exist")
+        if operator.mfa_enabled:
+            raise ConflictError("a second factor is enrolled already; an admin can reset it")
+        operator.mfa_secret = cipher.seal(_mfa_owner(operator.id), "totp", secret)
+        operator.mfa_last_step = None
+        uri = pyotp.TOTP(secret).provisioning_uri(name=operator.username, issuer_name="Patron")
+    return MfaSetup(secret=secret, otpauth_uri=uri)
+
+
+def confirm_mfa(store: OperationalStore, cipher: FieldCipher, operator_id: int, code: str) -> None:
+    """Turn the pending second factor on once the operator proves the app shows the right code."""
+    with store.session() as sess:
+        operator = sess.get(Operator, operator_id)
+        if operator is None:
+            raise NotFoundError(f"operator {operator_id} does not exist")
+        if operator.mfa_enabled:
+            raise ConflictError("a second factor is enrolled already")
+        if operator.mfa_secret is None:
+            raise ValidationError("no second factor is being enrolled: start with POST /api/v1/auth/mfa/setup", "code")
+        step = totp_step(cipher, operator, code, utcnow())
+        if step is None:
+            raise ValidationError("the code does not match; check the authenticator app's clock", "code")
+        operator.mfa_enabled, operator.mfa_last_step = True, step
+
+
+def reset_mfa(store: OperationalStore, operator_id: int) -> int:
+    """Remove an operator's second factor and end their sessions; returns the sessions ended."""
+    with store.session() as sess:
+        operator = sess.get(Operator, operator_id)
+        if operator is None:
+            raise NotFoundError(f"operator {operator_id} does not exist")
+        operator.mfa_secret, operator.mfa_enabled, operator.mfa_last_step = None, False, None
+    return revoke_all_sessions(store, operator_id)
+
+
+def revoke_all_sessions(store: OperationalStore, operator_id: int) -> int:
+    """End every open session of an operator (on every device); returns how many."""
+    with store.session() as sess:
+        if sess.get(Operator, operator_id) is None:
+            raise NotFoundError(f"operator {operator_id} does not exist")
+        result = sess.execute(
+            update(OperatorSession)
+            .where(OperatorSession.operator_id == operator_id, OperatorSession.revoked.is_(False))
+            .values(revoked=True)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def open_session(store: OperationalStore, principal: Principal) -> str:
@@ -119,7 +269,9 @@ def resolve_session(store: OperationalStore, settings: Settings, token: str) -> 
         if session.revoked or idle or old or not operator.is_active:
             raise AuthenticationError("the session has ended; sign in again")
         session.last_seen_at = now
-        return Principal("operator", operator.id, operator.username, operator.role)
+        return Principal(
+            "operator", operator.id, operator.username, operator.role, None, _mfa_pending(operator, settings)
+        )
 
 
 def revoke_session(store: OperationalStore, token: str) -> None:

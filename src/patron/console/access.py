@@ -43,6 +43,9 @@ NAV_PERMISSIONS: dict[str, Permission] = {
     "alerts": "alerts:read",
     "manage_alerts": "alerts:manage",
     "forecasts": "forecasts:read",
+    "loyalty": "loyalty:read",
+    "promotions": "loyalty:read",
+    "recs": "recs:read",
 }
 
 
@@ -83,7 +86,8 @@ User = Annotated[Principal, Depends(console_user)]
 
 
 def can(principal: Principal, permission: Permission) -> bool:
-    return allowed(principal.role, permission, principal.scopes)
+    """Whether the operator may; an admin who must still enrol a second factor may nothing."""
+    return not principal.mfa_pending and allowed(principal.role, permission, principal.scopes)
 
 
 def require(principal: Principal, *permissions: Permission) -> None:

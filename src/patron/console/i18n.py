@@ -87,7 +87,16 @@ def dynamic_keys() -> set[str]:
     keys |= {f"segments.measure.{measure}" for measure in ("members", "monetary")}
     keys |= {f"duration.{unit}" for unit in ("seconds", "minutes", "hours", "days")}
     keys |= _intelligence_keys()
+    keys |= _activation_keys()
     return keys
+
+
+def _activation_keys() -> set[str]:
+    """Labels of loyalty, promotions and recommendations (codes shown through the catalog)."""
+    from patron.console.loyalty_view import LOYALTY_KEYS
+    from patron.console.recs_routes import RECS_KEYS
+
+    return LOYALTY_KEYS | RECS_KEYS
 
 
 def _intelligence_keys() -> set[str]:

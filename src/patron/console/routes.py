@@ -23,7 +23,7 @@ from patron.analytics.artefacts import BuildReader
 from patron.api.deps import SESSION_COOKIE, Rt, audit
 from patron.auth.rules import Permission
 from patron.auth.service import Principal, authenticate, open_session, revoke_session
-from patron.console import alert_routes, tag_routes
+from patron.console import alert_routes, loyalty_routes, recs_routes, tag_routes
 from patron.console.access import (
     ConsoleForbiddenError,
     CsrfRejectedError,
@@ -46,7 +46,7 @@ from patron.console.member_insight import member_insight
 from patron.console.rendering import LANG_COOKIE, language_of, render, runtime_of, set_csrf_cookie
 from patron.console.segment_view import SegmentFilters, segments_context
 from patron.console.views import MemberFilters, build_info, dashboard_context, members_context
-from patron.errors import AuthenticationError, NotFoundError
+from patron.errors import AuthenticationError, MfaRequiredError, NotFoundError, RateLimitedError
 from patron.members.service import member_view
 from patron.runtime import Runtime
 
@@ -84,9 +84,11 @@ def login_form(
     return render(request, "login.html", context)
 
 
-def _login_failed(request: Request, username: str, next_path: str) -> Response:
-    context = {"next": safe_next(next_path), "failed": True, "username": username, "signed_out": False}
-    return render(request, "login.html", context, status=401)
+def _login_failed(
+    request: Request, username: str, next_path: str, reason: str = "failed", status: int = 401
+) -> Response:
+    context = {"next": safe_next(next_path), "failed": reason, "username": username, "signed_out": False}
+    return render(request, "login.html", context, status=status)
 
 
 @router.post("/login")
@@ -95,6 +97,7 @@ def login(
     runtime: Rt,
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
+    otp: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
     next_path: Annotated[str, Form(alias="next")] = "/",
 ) -> Response:
@@ -103,7 +106,15 @@ def login(
     if not username or not password or len(username) > 64 or len(password) > 1024:
         return _login_failed(request, username[:64], next_path)
     try:
-        principal = authenticate(runtime.store, username, password)
+        principal = authenticate(
+            runtime.store, username, password, otp.strip()[:6] or None, cipher=runtime.cipher, settings=runtime.settings
+        )
+    except RateLimitedError:
+        audit(request, runtime, f"operator:{username}", "auth.login_failed", channel="console", reason="locked")
+        return _login_failed(request, username, next_path, "locked", 429)
+    except MfaRequiredError:
+        audit(request, runtime, f"operator:{username}", "auth.login_failed", channel="console", reason="otp")
+        return _login_failed(request, username, next_path, "otp")
     except AuthenticationError:
         audit(request, runtime, f"operator:{username}", "auth.login_failed", channel="console")
         return _login_failed(request, username, next_path)
@@ -197,8 +208,14 @@ def member(request: Request, runtime: Rt, user: User, member_key: str) -> Respon
         return _not_found(request, member=True)
     if personal:
         audit(request, runtime, user.label, "member.personal_read", member_key, channel="console")
-    insight = member_insight(reader, view, Translator(language_of(request)))
+    translate = Translator(language_of(request))
+    insight = member_insight(reader, view, translate)
     context |= {"no_build": False, "build": build_info(reader), "view": view, "insight": insight}
+    context |= {
+        "loyalty": loyalty_routes.member_panel(runtime, user, member_key),
+        "recs": recs_routes.member_panel(runtime, user, member_key, view.profile.segment),
+        "notices": loyalty_routes.loyalty_notices(request, translate),
+    }
     return render(request, "member.html", context)
 
 
@@ -280,6 +297,8 @@ def install_console(app: FastAPI) -> None:
     for module in (
         tag_routes,
         alert_routes,
+        loyalty_routes,
+        recs_routes,
     ):
         app.include_router(module.router)
     app.add_exception_handler(LoginRequiredError, _to_login)

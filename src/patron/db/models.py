@@ -4,8 +4,46 @@ from patron.alerts.models import Alert, AlertRule
 from patron.analytics.models import BuildRun
 from patron.audit.models import AuditChainHead, AuditEntry
 from patron.auth.models import ApiKey, Operator, OperatorSession
+from patron.db.idempotency import IdempotencyRecord
 from patron.ingest.models import ImportRun, QuarantinedRow
+from patron.loyalty.ledger_models import (
+    LedgerEntry,
+    LedgerReversal,
+    LedgerTransaction,
+    LotAllocation,
+    PointsLot,
+    PointsWallet,
+)
+from patron.loyalty.program_models import (
+    EarningRule,
+    EventAward,
+    EventRule,
+    JobRun,
+    JobSchedule,
+    LoyaltyOrder,
+    MemberTier,
+    ProgramSettings,
+    SpendRecord,
+    Tier,
+    TierChange,
+)
 from patron.members.models import MemberIdentity, VaultEntry
+from patron.promotions.models import (
+    Coupon,
+    PromotionRedemption,
+    PromotionTemplate,
+    PromotionUsage,
+    Reward,
+    RewardExchange,
+)
+from patron.recs.registry_models import (
+    RecEvent,
+    RecFeedback,
+    RecModelVersion,
+    RecPlacement,
+    RecPlacementHistory,
+    RecPlacementVariant,
+)
 from patron.tags.models import TagDefinition
 
 __all__ = [
@@ -15,11 +53,41 @@ __all__ = [
     "AuditChainHead",
     "AuditEntry",
     "BuildRun",
+    "Coupon",
+    "EarningRule",
+    "EventAward",
+    "EventRule",
+    "IdempotencyRecord",
     "ImportRun",
+    "JobRun",
+    "JobSchedule",
+    "LedgerEntry",
+    "LedgerReversal",
+    "LedgerTransaction",
+    "LotAllocation",
+    "LoyaltyOrder",
     "MemberIdentity",
+    "MemberTier",
     "Operator",
     "OperatorSession",
+    "PointsLot",
+    "PointsWallet",
+    "ProgramSettings",
+    "PromotionRedemption",
+    "PromotionTemplate",
+    "PromotionUsage",
     "QuarantinedRow",
+    "RecEvent",
+    "RecFeedback",
+    "RecModelVersion",
+    "RecPlacement",
+    "RecPlacementHistory",
+    "RecPlacementVariant",
+    "Reward",
+    "RewardExchange",
+    "SpendRecord",
     "TagDefinition",
+    "Tier",
+    "TierChange",
     "VaultEntry",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from pydantic import BaseModel
 
 from patron.api.deps import Rt, audit, require
@@ -17,6 +17,8 @@ from patron.auth.service import (
     create_operator,
     list_api_keys,
     list_operators,
+    reset_mfa,
+    revoke_all_sessions,
     revoke_api_key,
 )
 
@@ -59,6 +61,27 @@ def delete_api_key(key_id: int, request: Request, runtime: Rt, caller: Keys) -> 
     revoked = revoke_api_key(runtime.store, key_id)
     audit(request, runtime, caller.label, "api_key.revoke", f"api_key:{key_id}")
     return revoked
+
+
+@router.post("/operators/{operator_id}/sessions/revoke", summary="End every session of an operator")
+def revoke_operator_sessions(
+    operator_id: Annotated[int, Path(ge=1)], request: Request, runtime: Rt, caller: Operators
+) -> dict[str, int]:
+    ended = revoke_all_sessions(runtime.store, operator_id)
+    audit(request, runtime, caller.label, "operator.sessions_revoked", f"operator:{operator_id}", sessions=ended)
+    return {"sessions_ended": ended}
+
+
+@router.post(
+    "/operators/{operator_id}/mfa/reset",
+    summary="Remove an operator's second factor (they enrol again) and end their sessions",
+)
+def reset_operator_mfa(
+    operator_id: Annotated[int, Path(ge=1)], request: Request, runtime: Rt, caller: Operators
+) -> dict[str, int]:
+    ended = reset_mfa(runtime.store, operator_id)
+    audit(request, runtime, caller.label, "operator.mfa_reset", f"operator:{operator_id}", sessions=ended)
+    return {"sessions_ended": ended}
 
 
 @router.get("/audit", summary="The audit log, newest first", response_model=AuditPage)

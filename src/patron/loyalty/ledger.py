@@ -1,0 +1,203 @@
+"""The points ledger: double-entry, append-only, never negative.
+
+Every movement is a balanced transaction between accounts (a member's
+``available`` and ``pending`` wallets, an earning ``source``, a redemption
+``sink``, ``expiry``, ``adjustment``). Earned points form lots with their own
+expiry; a redemption spends the earliest-expiring lots first, then the oldest.
+Functions taking a Session never commit: the caller's transaction holds, and a
+ConflictError or ValidationError means the caller must roll it back. The
+store-level wrappers with idempotency keys are in :mod:`patron.loyalty.ledger_service`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from patron.db.base import utcnow
+from patron.errors import ConflictError, ValidationError
+from patron.loyalty.ledger_jobs import activate_due, expire_due, settle
+from patron.loyalty.ledger_posting import (
+    LiveLot,
+    aware,
+    change_lot,
+    check_member_key,
+    check_points,
+    lock_wallets,
+    move_wallet,
+    new_lot,
+    post,
+    read_transactions,
+)
+from patron.loyalty.ledger_reads import balance, earned_between, history, lots
+from patron.loyalty.ledger_reversal import reverse
+from patron.loyalty.ledger_schemas import MAX_POINTS, LedgerTransactionRead
+
+__all__ = [
+    "activate_due",
+    "adjust",
+    "balance",
+    "earn",
+    "earned_between",
+    "expire_due",
+    "history",
+    "lots",
+    "redeem",
+    "reverse",
+]
+
+
+def _name(value: str, field: str, limit: int) -> str:
+    value = value.strip() if isinstance(value, str) else ""
+    if not value or len(value) > limit:
+        raise ValidationError(f"{field} must be 1 to {limit} characters", field=field)
+    return value
+
+
+def earn(
+    session: Session,
+    *,
+    member_key: str,
+    points: int,
+    source: str,
+    reference: str,
+    expires_at: datetime | None,
+    pending_until: datetime | None,
+    actor: str,
+    memo: str = "",
+) -> LedgerTransactionRead:
+    """Credit a new lot of points from ``source`` for ``reference`` (single-use per earn).
+
+    With ``pending_until`` in the future the points stay pending (not spendable)
+    until :func:`activate_due` runs at or after that moment.
+    """
+    check_member_key(member_key)
+    check_points(points)
+    source = _name(source, "source", 64)
+    reference = _name(reference, "reference", 120)
+    now = utcnow()
+    pending_until = None if pending_until is None else aware(pending_until)
+    expires_at = None if expires_at is None else aware(expires_at)
+    if expires_at is not None and expires_at <= max(now, pending_until or now):
+        raise ValidationError("expires_at must be after now and after pending_until", field="expires_at")
+    pending = pending_until is not None and pending_until > now
+    wallet_account = "pending" if pending else "available"
+    lock_wallets(session, [member_key], now)
+    legs = [("source", source, -points), (wallet_account, member_key, points)]
+    txn_id = post(
+        session,
+        kind="earn",
+        member_key=member_key,
+        points=points,
+        legs=legs,
+        actor=actor,
+        now=now,
+        reference=reference,
+        natural_key=f"earn:{reference}",
+        memo=memo,
+    )
+    status = "pending" if pending else "active"
+    new_lot(
+        session,
+        txn_id=txn_id,
+        member_key=member_key,
+        source=source,
+        points=points,
+        status=status,
+        now=now,
+        pending_until=pending_until if pending else None,
+        expires_at=expires_at,
+    )
+    if pending:
+        move_wallet(session, member_key, pending=points, earned=points)
+    else:
+        move_wallet(session, member_key, available=points, earned=points)
+    return read_transactions(session, [txn_id])[0]
+
+
+def _plan(lots: list[LiveLot], member_key: str, points: int) -> list[tuple[int, int]]:
+    """Which active lots give how many points, earliest-expiring first; ConflictError when short."""
+    active = [lot for lot in lots if lot.status == "active"]
+    have = sum(lot.remaining for lot in active)
+    if have < points:
+        raise ConflictError(f"member {member_key} has {have} available points; {points} needed")
+    plan: list[tuple[int, int]] = []
+    left = points
+    for lot in active:
+        if left == 0:
+            break
+        take = min(lot.remaining, left)
+        plan.append((lot.id, take))
+        left -= take
+    return plan
+
+
+def redeem(
+    session: Session, *, member_key: str, points: int, sink: str, reference: str, actor: str, memo: str = ""
+) -> LedgerTransactionRead:
+    """Spend available points into ``sink`` for ``reference`` (single-use per redemption).
+
+    ConflictError when the member has fewer available points (after what is due
+    has been activated and expired) or the reference was redeemed already.
+    """
+    check_member_key(member_key)
+    check_points(points)
+    sink = _name(sink, "sink", 64)
+    reference = _name(reference, "reference", 120)
+    now = utcnow()
+    lock_wallets(session, [member_key], now)
+    live, _, _ = settle(session, member_key, now)
+    plan = _plan(live, member_key, points)
+    legs = [("available", member_key, -points), ("sink", sink, points)]
+    txn_id = post(
+        session,
+        kind="redeem",
+        member_key=member_key,
+        points=points,
+        legs=legs,
+        actor=actor,
+        now=now,
+        reference=reference,
+        natural_key=f"redeem:{reference}",
+        memo=memo,
+    )
+    for lot_id, take in plan:
+        change_lot(session, txn_id, lot_id, take, emptied="consumed")
+    move_wallet(session, member_key, available=-points, redeemed=points)
+    return read_transactions(session, [txn_id])[0]
+
+
+def adjust(session: Session, *, member_key: str, points: int, reason: str, actor: str) -> LedgerTransactionRead:
+    """A manual correction by an authorized operator; ``reason`` is required and kept as the memo.
+
+    A credit becomes a new lot without expiry; a debit spends lots like a
+    redemption and is a ConflictError beyond the available balance.
+    """
+    check_member_key(member_key)
+    if isinstance(points, bool) or not isinstance(points, int) or points == 0 or abs(points) > MAX_POINTS:
+        raise ValidationError(f"points must be a non-zero whole number within ±{MAX_POINTS}", field="points")
+    reason = reason.strip() if isinstance(reason, str) else ""
+    if len(reason) < 3:
+        raise ValidationError("an adjustment needs a reason (at least 3 characters)", field="reason")
+    now = utcnow()
+    lock_wallets(session, [member_key], now)
+    size = abs(points)
+    if points > 0:
+        legs = [("adjustment", "adjustment", -size), ("available", member_key, size)]
+        plan: list[tuple[int, int]] = []
+    else:
+        live, _, _ = settle(session, member_key, now)
+        plan = _plan(live, member_key, size)
+        legs = [("available", member_key, -size), ("adjustment", "adjustment", size)]
+    txn_id = post(
+        session, kind="adjust", member_key=member_key, points=size, legs=legs, actor=actor, now=now, memo=reason
+    )
+    if points > 0:
+        new_lot(
+            session, txn_id=txn_id, member_key=member_key, source="adjustment", points=size, status="active", now=now
+        )
+    for lot_id, take in plan:
+        change_lot(session, txn_id, lot_id, take, emptied="consumed")
+    move_wallet(session, member_key, available=points)
+    return read_transactions(session, [txn_id])[0]

@@ -1,0 +1,231 @@
+"""Reversing what was recorded under a reference (a return or a cancelled order).
+
+One reversal transaction undoes every earn and redemption recorded under the
+reference that was not reversed yet (``ledger_reversals`` makes a second
+reversal of one transaction impossible). Redemptions are refunded first, into
+the very lots they spent (a lot whose earn was reversed meanwhile gets a new lot
+in its place; points whose lot has expired meanwhile go straight to expiry).
+Then earns are undone: a pending lot is cancelled; an active lot's points are
+clawed back, first from the lot itself, then from the member's other lots,
+earliest-expiring first. Points of the lot that had already expired are not
+clawed back again. The wallet never goes negative: what the member has already
+spent and cannot cover is recorded as the reversal's ``shortfall``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from patron.db.base import utcnow
+from patron.loyalty.ledger_jobs import settle
+from patron.loyalty.ledger_models import (
+    LedgerEntry,
+    LedgerReversal,
+    LedgerTransaction,
+    LotAllocation,
+    PointsLot,
+)
+from patron.loyalty.ledger_posting import (
+    Leg,
+    aware,
+    change_lot,
+    lock_wallets,
+    move_wallet,
+    new_lot,
+    post,
+    read_transactions,
+)
+from patron.loyalty.ledger_schemas import LedgerTransactionRead
+
+__all__ = ["reverse"]
+
+
+@dataclass
+class _Lot:
+    id: int
+    member_key: str
+    source: str
+    points: int
+    remaining: int
+    status: str
+    expires_at: datetime | None
+    txn_id: int = 0
+
+
+@dataclass
+class _Plan:
+    """Everything the reversal will write, worked out before the transaction row exists."""
+
+    legs: list[Leg] = field(default_factory=list)
+    changes: list[tuple[int, int, str, str | None]] = field(default_factory=list)  # lot, taken, emptied, status
+    new_lots: list[_Lot] = field(default_factory=list)
+    wallets: dict[str, dict[str, int]] = field(default_factory=dict)
+    moved: int = 0
+    shortfall: int = 0
+
+    def wallet(self, member_key: str, **deltas: int) -> None:
+        current = self.wallets.setdefault(member_key, {})
+        for name, value in deltas.items():
+            current[name] = current.get(name, 0) + value
+
+
+def _load_lots(session: Session, condition: object) -> dict[int, _Lot]:
+    rows = session.scalars(select(PointsLot).where(condition))  # type: ignore[arg-type]
+    return {
+        r.id: _Lot(
+            r.id,
+            r.member_key,
+            r.source,
+            r.points,
+            r.remaining,
+            r.status,
+            None if r.expires_at is None else aware(r.expires_at),
+            r.transaction_id,
+        )
+        for r in rows
+    }
+
+
+def _refund(session: Session, plan: _Plan, lots: dict[int, _Lot], original: LedgerTransaction, now: datetime) -> None:
+    sink = session.scalar(
+        select(LedgerEntry.account_name).where(
+            LedgerEntry.transaction_id == original.id, LedgerEntry.account_type == "sink"
+        )
+    )
+    member = original.member_key
+    for lot_id, taken in session.execute(
+        select(LotAllocation.lot_id, LotAllocation.points).where(LotAllocation.transaction_id == original.id)
+    ):
+        lot = lots[lot_id]
+        plan.moved += taken
+        if lot.expires_at is not None and lot.expires_at <= now:
+            plan.legs += [("sink", str(sink), -taken), ("expiry", "expiry", taken)]
+            plan.wallet(member, redeemed=-taken)
+            continue
+        plan.legs += [("sink", str(sink), -taken), ("available", member, taken)]
+        plan.wallet(member, available=taken, redeemed=-taken)
+        if lot.status == "cancelled":
+            plan.new_lots.append(_Lot(0, member, lot.source, taken, taken, "active", lot.expires_at))
+        else:
+            lot.remaining += taken
+            lot.status = "active"
+            plan.changes.append((lot.id, -taken, "active", "active"))
+
+
+def _claw_back(session: Session, plan: _Plan, lots: dict[int, _Lot], original: LedgerTransaction) -> None:
+    member = original.member_key
+    lot = next(x for x in lots.values() if x.txn_id == original.id)
+    plan.wallet(member, earned=-lot.points)
+    if lot.status == "pending":
+        plan.moved += lot.remaining
+        plan.legs += [("pending", member, -lot.remaining), ("source", lot.source, lot.remaining)]
+        plan.wallet(member, pending=-lot.remaining)
+        plan.changes.append((lot.id, lot.remaining, "cancelled", None))
+        lot.remaining, lot.status = 0, "cancelled"
+        return
+    expired = session.scalar(
+        select(func.coalesce(func.sum(LotAllocation.points), 0))
+        .join(LedgerTransaction, LedgerTransaction.id == LotAllocation.transaction_id)
+        .where(LotAllocation.lot_id == lot.id, LedgerTransaction.kind == "expire")
+    )
+    need = lot.points - int(expired or 0)
+    others = sorted(
+        (x for x in lots.values() if x.member_key == member and x.status == "active" and x.id != lot.id),
+        key=lambda x: (x.expires_at is None, x.expires_at or aware(datetime.max), x.id),
+    )
+    order = [lot, *others]
+    taken_total = 0
+    for source_lot in order:
+        take = min(source_lot.remaining, need - taken_total)
+        if source_lot is lot or take > 0:
+            plan.changes.append((source_lot.id, take, "cancelled" if source_lot is lot else "consumed", None))
+            source_lot.remaining -= take
+        taken_total += take
+    lot.status = "cancelled"
+    plan.moved += taken_total
+    plan.shortfall += need - taken_total
+    plan.legs += [("available", member, -taken_total), ("source", lot.source, taken_total)]
+    plan.wallet(member, available=-taken_total)
+
+
+def _open_originals(session: Session, reference: str) -> list[LedgerTransaction]:
+    reversed_ids = select(LedgerReversal.original_id)
+    query = (
+        select(LedgerTransaction)
+        .where(
+            LedgerTransaction.reference == reference,
+            LedgerTransaction.kind.in_(("earn", "redeem")),
+            LedgerTransaction.id.not_in(reversed_ids),
+        )
+        .order_by(LedgerTransaction.id)
+    )
+    return list(session.scalars(query))
+
+
+def reverse(session: Session, *, reference: str, actor: str, reason: str) -> LedgerTransactionRead | None:
+    """Undo the earn and redemption recorded under ``reference``; None when nothing is left to undo.
+
+    Redemptions are refunded first, then earns are cancelled (pending) or clawed
+    back (active) without taking the wallet below zero; what could not be
+    clawed back is the returned transaction's ``shortfall``.
+    """
+    members = {t.member_key for t in _open_originals(session, reference)}
+    if not members:
+        return None
+    now = utcnow()
+    lock_wallets(session, members, now)
+    originals = _open_originals(session, reference)  # again, under the locks
+    if not originals:
+        return None
+    for member in sorted({t.member_key for t in originals}):
+        settle(session, member, now)
+    member_keys = {t.member_key for t in originals}
+    touched = select(LotAllocation.lot_id).where(LotAllocation.transaction_id.in_([t.id for t in originals]))
+    lots = _load_lots(
+        session,
+        (PointsLot.member_key.in_(member_keys) & PointsLot.status.in_(("pending", "active")))
+        | PointsLot.id.in_(touched)
+        | PointsLot.transaction_id.in_([t.id for t in originals]),
+    )
+    plan = _Plan()
+    for original in sorted(originals, key=lambda t: (t.kind != "redeem", t.id)):
+        if original.kind == "redeem":
+            _refund(session, plan, lots, original, now)
+        else:
+            _claw_back(session, plan, lots, original)
+    merged: dict[tuple[str, str], int] = {}
+    for account_type, account_name, amount in plan.legs:
+        merged[(account_type, account_name)] = merged.get((account_type, account_name), 0) + amount
+    txn_id = post(
+        session,
+        kind="reverse",
+        member_key=originals[0].member_key,
+        points=plan.moved,
+        legs=[(t, n, a) for (t, n), a in merged.items()],
+        actor=actor,
+        now=now,
+        reference=reference,
+        memo=reason,
+        shortfall=plan.shortfall,
+    )
+    for lot_id, taken, emptied, status in plan.changes:
+        change_lot(session, txn_id, lot_id, taken, emptied=emptied, status=status)
+    for extra in plan.new_lots:
+        new_lot(
+            session,
+            txn_id=txn_id,
+            member_key=extra.member_key,
+            source=extra.source,
+            points=extra.points,
+            status="active",
+            now=now,
+            expires_at=extra.expires_at,
+        )
+    for member, deltas in sorted(plan.wallets.items()):
+        move_wallet(session, member, **deltas)
+    session.execute(insert(LedgerReversal), [{"original_id": t.id, "reversal_id": txn_id} for t in originals])
+    return read_transactions(session, [txn_id])[0]

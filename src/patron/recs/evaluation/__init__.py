@@ -1,0 +1,1 @@
+"""Offline evaluation of recommenders: data sets, split protocols, metrics, a harness, search and reports."""

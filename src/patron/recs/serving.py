@@ -1,0 +1,377 @@
+"""In-process serving of one trained version: lists with rules, reasons, fallbacks and live feedback.
+
+:meth:`RecEngine.open` loads everything once (model, item facts, purchases,
+repeat-purchase categories, segment trending lists); a list then costs one
+call of :meth:`Recommender.scores` on the member's history, a top-k over a
+threshold-sampled candidate set, the rules on those candidates only, and
+optionally MMR. A member's history is the model's training row plus a *live
+overlay* that :meth:`RecEngine.with_feedback` updates, so new feedback changes
+the next list at once, without a retrain (the model folds the new history in).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow.parquet as pq
+import scipy.sparse as sp  # type: ignore[import-untyped]
+from pydantic import BaseModel
+
+from patron.errors import NotFoundError, ValidationError
+from patron.recs import models as _models  # noqa: F401 - registers every model for load_model
+from patron.recs.base import IntArray, Recommender, load_model
+from patron.recs.interactions import InteractionConfig
+from patron.recs.rules import (
+    ItemFacts,
+    ReasonCode,
+    RecRequest,
+    RuleSet,
+    apply_rules,
+    compile_rules,
+    explain,
+    mmr,
+    normalized_vectors,
+)
+
+__all__ = ["RecEngine", "RecItem", "RecList", "Source", "read_member_matrix", "write_member_matrix"]
+
+Source = Literal["personalized", "trending_in_segment", "trending", "similar", "bought_together", "session"]
+_ALL = ""  # the trending list over all members
+
+
+class RecItem(BaseModel):
+    """One recommended item, its score and why it is there."""
+
+    item_id: str
+    score: float
+    reason: ReasonCode
+    reason_args: dict[str, str]
+
+
+class RecList(BaseModel):
+    """A page of recommendations and where they came from."""
+
+    items: list[RecItem]
+    source: Source
+    page: int
+    k: int
+    has_more: bool
+
+
+def write_member_matrix(path: Path, member_ids: np.ndarray[Any, Any], matrix: sp.csr_matrix) -> None:
+    """Save a members x items sparse matrix with its member ids (NumPy ``.npz``, no pickle)."""
+    m = sp.csr_matrix(matrix, dtype=np.float32)
+    np.savez(
+        path,
+        members=np.asarray(member_ids).astype(str),
+        data=m.data,
+        indices=m.indices,
+        indptr=m.indptr,
+        shape=np.asarray(m.shape, dtype=np.int64),
+    )
+
+
+def read_member_matrix(path: Path) -> tuple[np.ndarray[Any, Any], sp.csr_matrix]:
+    """Read what :func:`write_member_matrix` wrote: member ids and the matrix."""
+    with np.load(path, allow_pickle=False) as npz:
+        shape = tuple(int(x) for x in npz["shape"])
+        matrix = sp.csr_matrix((npz["data"], npz["indices"], npz["indptr"]), shape=shape)
+        return npz["members"], matrix
+
+
+def _top(scores: np.ndarray[Any, Any], m: int) -> IntArray:
+    """Indices of the ``m`` highest finite scores, best first (ties: lower index first).
+
+    A strided sample gives a threshold that about ``2m`` scores pass; when at least ``m`` do,
+    they contain the exact top ``m``, so only they are partitioned (a full partition otherwise).
+    """
+    n = len(scores)
+    if n > 16 * m and n > 4096:
+        sample = scores[::16]
+        rank = min(len(sample) - 1, 2 * m // 16 + 1)
+        threshold = np.partition(sample, len(sample) - 1 - rank)[len(sample) - 1 - rank]
+        pool = np.flatnonzero(scores >= threshold) if np.isfinite(threshold) else np.zeros(0, dtype=np.int64)
+        if len(pool) < m:
+            pool = np.arange(n)
+    else:
+        pool = np.arange(n)
+    values = scores[pool]
+    if len(pool) > m:
+        part = np.argpartition(-values, m - 1)[:m]
+        pool, values = pool[part], values[part]
+    keep = np.isfinite(values)
+    pool, values = pool[keep], values[keep]
+    return np.asarray(pool[np.lexsort((pool, -values))], dtype=np.int64)
+
+
+class RecEngine:
+    """One trained version, ready to serve; thread-safe."""
+
+    def __init__(self, version_dir: Path, model: Recommender, facts: ItemFacts) -> None:
+        self.version_dir = version_dir
+        self.model = model
+        self.facts = facts
+        self.item_index = {v: k for k, v in enumerate(model.item_ids.tolist())}
+        self.user_index = {u: k for k, u in enumerate(model.user_ids.tolist())}
+        self.config = InteractionConfig()
+        self.repeat = np.zeros(len(facts.categories), dtype=bool)
+        self.segments: dict[str, str] = {}
+        self.trending: dict[str, np.ndarray[Any, Any]] = {_ALL: np.zeros(len(facts.item_ids), dtype=np.float32)}
+        self.purchases = sp.csr_matrix((0, len(facts.item_ids)), dtype=np.float32)
+        self.purchase_rows: dict[str, int] = {}
+        vectors = model.item_vectors()
+        self.vectors = normalized_vectors(vectors if vectors is not None else model.history_matrix.T.tocsr())
+        self._purchases_by_item = self.purchases.tocsc()
+        self._overlay: dict[str, dict[int, float]] = {}
+        self._bought_live: dict[str, set[int]] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def open(cls, version_dir: str | Path) -> RecEngine:
+        """Load a version written by :func:`patron.recs.training.train_version`."""
+        root = Path(version_dir)
+        if not (root / "manifest.json").is_file():
+            raise NotFoundError(f"no recommendation version at {root.name}")
+        model = load_model(root / "model")
+        facts = ItemFacts.from_arrow(pq.read_table(root / "items.parquet"))
+        if facts.item_ids.tolist() != model.item_ids.tolist():
+            raise ValidationError("the item facts do not match the model's items", field="items")
+        engine = cls(root, model, facts)
+        engine.config = InteractionConfig.model_validate_json((root / "interactions.json").read_text())
+        repeat = json.loads((root / "repeat_categories.json").read_text())["categories"]
+        engine.repeat[facts.category_codes(list(repeat))] = True
+        members = pq.read_table(root / "members.parquet")
+        engine.segments = dict(
+            zip(members.column("member_key").to_pylist(), members.column("segment").to_pylist(), strict=True)
+        )
+        engine._load_trending(pq.read_table(root / "trending.parquet"))
+        purchase_members, engine.purchases = read_member_matrix(root / "purchases.npz")
+        engine.purchase_rows = {m: k for k, m in enumerate(purchase_members.tolist())}
+        engine._purchases_by_item = engine.purchases.tocsc()
+        return engine
+
+    def _load_trending(self, table: Any) -> None:
+        segment = np.asarray(table.column("segment").to_pylist(), dtype=object)
+        items = np.asarray([self.item_index.get(i, -1) for i in table.column("item_id").to_pylist()], dtype=np.int64)
+        score = table.column("score").to_numpy().astype(np.float32)
+        for name in set(segment.tolist()):
+            row = np.zeros(len(self.facts.item_ids), dtype=np.float32)
+            take = (segment == name) & (items >= 0)
+            row[items[take]] = score[take]
+            self.trending[str(name)] = row
+
+    # ------------------------------------------------------------------ feedback
+    def with_feedback(self, member_key: str, item_id: str, event_type: str, weight: float | None = None) -> float:
+        """Add one signal to the member's live history; returns the item's new history weight.
+
+        The weight defaults to the version's interaction weight of ``event_type``
+        (``returned`` is minus a purchase). A purchase also counts as bought for
+        the exclusion rule. The next :meth:`for_member` scores the new history.
+        """
+        col = self.item_index.get(item_id)
+        if col is None:
+            raise NotFoundError(f"unknown item {item_id!r}")
+        w = self.config.weight(event_type) if weight is None else float(weight)
+        if not np.isfinite(w):
+            raise ValidationError("weight must be finite", field="weight")
+        with self._lock:
+            overlay = self._overlay.setdefault(member_key, {})
+            overlay[col] = overlay.get(col, 0.0) + w
+            if event_type == "purchase":
+                self._bought_live.setdefault(member_key, set()).add(col)
+            base = self._base_row(member_key)
+            return float(base.get(col, 0.0) + overlay[col])
+
+    def set_availability(
+        self, item_id: str, *, hidden: bool | None = None, published: bool | None = None, in_stock: bool | None = None
+    ) -> None:
+        """Change an item's flags at once (an operator hides it, stock runs out); lists in flight are unaffected."""
+        col = self._require(item_id)
+        changes: dict[str, Any] = {}
+        for name, value in (("hidden", hidden), ("published", published), ("in_stock", in_stock)):
+            if value is not None:
+                flags = getattr(self.facts, name).copy()
+                flags[col] = value
+                changes[name] = flags
+        with self._lock:
+            self.facts = dataclasses.replace(self.facts, **changes)  # copy on write: readers keep a whole snapshot
+
+    def _base_row(self, member_key: str) -> dict[int, float]:
+        row = self.user_index.get(member_key)
+        if row is None:
+            return {}
+        m = self.model.history_matrix
+        start, end = m.indptr[row], m.indptr[row + 1]
+        return dict(zip(m.indices[start:end].tolist(), m.data[start:end].tolist(), strict=True))
+
+    def history(self, member_key: str, extra_history: Mapping[str, float] | None = None) -> tuple[sp.csr_matrix, bool]:
+        """The member's history row (training row + live overlay + ``extra_history``), and whether it changed."""
+        row = self.user_index.get(member_key)
+        with self._lock:
+            overlay = dict(self._overlay.get(member_key, {}))
+        if not overlay and not extra_history and row is not None:
+            m = self.model.history_matrix
+            start, end = m.indptr[row], m.indptr[row + 1]
+            indptr = np.asarray([0, end - start], dtype=m.indptr.dtype)
+            return sp.csr_matrix((m.data[start:end], m.indices[start:end], indptr), shape=(1, m.shape[1])), False
+        merged = self._base_row(member_key)
+        for col, w in overlay.items():
+            merged[col] = merged.get(col, 0.0) + w
+        for item, w in (extra_history or {}).items():
+            if item in self.item_index:
+                merged[self.item_index[item]] = merged.get(self.item_index[item], 0.0) + float(w)
+        cols = np.asarray([c for c, w in merged.items() if w > 0], dtype=np.int64)
+        vals = np.asarray([merged[c] for c in cols.tolist()], dtype=np.float32)
+        shape = (1, len(self.facts.item_ids))
+        return sp.csr_matrix((vals, (np.zeros(len(cols), dtype=np.int64), cols)), shape=shape), True
+
+    def purchased(self, member_key: str) -> IntArray:
+        """Items the member bought (training purchases and live ones)."""
+        row = self.purchase_rows.get(member_key)
+        bought = (
+            self.purchases.indices[self.purchases.indptr[row] : self.purchases.indptr[row + 1]]
+            if row is not None
+            else np.zeros(0, dtype=np.int64)
+        )
+        with self._lock:
+            live = self._bought_live.get(member_key)
+            extra = np.fromiter(live, dtype=np.int64) if live else np.zeros(0, dtype=np.int64)
+        return np.unique(np.concatenate([bought.astype(np.int64), extra]))
+
+    # ------------------------------------------------------------------ lists
+    def for_member(
+        self,
+        member_key: str,
+        request: RecRequest | None = None,
+        extra_history: Mapping[str, float] | None = None,
+        segment: str | None = None,
+    ) -> RecList:
+        """A member's page: personalized from their history, else trending in their segment, else trending."""
+        request = request or RecRequest()
+        history, changed = self.history(member_key, extra_history)
+        bought = self.purchased(member_key)
+        rules = compile_rules(self.facts, request, self.item_index, purchased=bought, repeat=self.repeat)
+        if history.nnz and self.model.personalized:
+            row = self.user_index.get(member_key, -1)
+            users = np.asarray([-1 if changed else row], dtype=np.int64)
+            scores = np.asarray(self.model.scores(history, users), dtype=np.float32)[0]
+            chosen, values, more = self._select(scores, rules, request)
+            viewed = np.setdiff1d(history.indices.astype(np.int64), bought)
+            reasons = explain(chosen, self.facts, self.vectors, bought=bought, viewed=viewed)
+            return self._page(chosen, values, reasons, "personalized", request, more)
+        segment = segment or self.segments.get(member_key)
+        return self._trending(rules, request, segment)
+
+    def _trending(self, rules: RuleSet, request: RecRequest, segment: str | None) -> RecList:
+        if segment and segment in self.trending:
+            chosen, values, more = self._select(self.trending[segment], rules, request)
+            why: tuple[ReasonCode, dict[str, str]] = ("popular_in_segment", {"segment": segment})
+            return self._page(chosen, values, [why] * len(chosen), "trending_in_segment", request, more)
+        chosen, values, more = self._select(self.trending[_ALL], rules, request)
+        return self._page(chosen, values, [("trending", {})] * len(chosen), "trending", request, more)
+
+    def for_session(self, item_ids: list[str], request: RecRequest | None = None) -> RecList:
+        """An anonymous session's page from the items it viewed (most recent last); trending if none is known."""
+        request = request or RecRequest()
+        cols = np.unique(np.asarray([self.item_index[i] for i in item_ids if i in self.item_index], dtype=np.int64))
+        rules = compile_rules(self.facts, request, self.item_index, also_block=cols)
+        if len(cols) == 0 or not self.model.personalized:
+            return self._trending(rules, request, None)
+        history = sp.csr_matrix(
+            (np.ones(len(cols), dtype=np.float32), (np.zeros(len(cols), dtype=np.int64), cols)),
+            shape=(1, len(self.facts.item_ids)),
+        )
+        scores = np.asarray(self.model.scores(history, np.asarray([-1])), dtype=np.float32)[0]
+        chosen, values, more = self._select(scores, rules, request)
+        reasons = explain(chosen, self.facts, self.vectors, bought=np.zeros(0, dtype=np.int64), viewed=cols)
+        return self._page(chosen, values, reasons, "session", request, more)
+
+    def similar(self, item_id: str, request: RecRequest | None = None) -> RecList:
+        """Items most like ``item_id``: cosine of the model's item vectors (co-occurrence if it has none)."""
+        request = request or RecRequest()
+        col = self._require(item_id)
+        sims = self.vectors @ self.vectors[col].T
+        scores = np.asarray(sims.todense() if sp.issparse(sims) else sims, dtype=np.float32).ravel()
+        scores[scores <= 0] = -np.inf
+        rules = compile_rules(self.facts, request, self.item_index, also_block=np.asarray([col]))
+        chosen, values, more = self._select(scores, rules, request)
+        why: tuple[ReasonCode, dict[str, str]] = ("similar_to", self._args(col))
+        return self._page(chosen, values, [why] * len(chosen), "similar", request, more)
+
+    def bought_together(self, item_id: str, request: RecRequest | None = None) -> RecList:
+        """Items bought with ``item_id``: an association-rules model's rules by lift, else the cosine of buyer sets."""
+        request = request or RecRequest()
+        col = self._require(item_id)
+        by_item = self._purchases_by_item
+        buyers = by_item.indices[by_item.indptr[col] : by_item.indptr[col + 1]]
+        scores = np.full(len(self.facts.item_ids), -np.inf, dtype=np.float32)
+        rules_for = getattr(self.model, "rules_for", None)
+        if callable(rules_for):  # an association-rules model: its rules, ranked by lift
+            for rule in rules_for(item_id, max(500, 4 * request.k * request.page), "lift"):
+                scores[self.item_index[rule["item"]]] = float(rule["lift"])
+        elif len(buyers):
+            both = np.asarray((self.purchases[buyers] > 0).sum(axis=0), dtype=np.float64).ravel()
+            counts = np.diff(by_item.indptr).astype(np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cosine = both / np.sqrt(counts * len(buyers))
+            scores = np.where(both > 0, cosine, -np.inf).astype(np.float32)
+        rules = compile_rules(self.facts, request, self.item_index, also_block=np.asarray([col]))
+        chosen, values, more = self._select(scores, rules, request)
+        why: tuple[ReasonCode, dict[str, str]] = ("bought_together", self._args(col))
+        return self._page(chosen, values, [why] * len(chosen), "bought_together", request, more)
+
+    # ------------------------------------------------------------------ internals
+    def _require(self, item_id: str) -> int:
+        col = self.item_index.get(item_id)
+        if col is None:
+            raise NotFoundError(f"unknown item {item_id!r}")
+        return col
+
+    def _args(self, col: int) -> dict[str, str]:
+        return {"item_id": str(self.facts.item_ids[col]), "title": str(self.facts.titles[col] or "")}
+
+    def _select(
+        self, scores: np.ndarray[Any, Any], rules: RuleSet, request: RecRequest
+    ) -> tuple[IntArray, np.ndarray[Any, Any], bool]:
+        """The page's items and scores, and whether another page exists."""
+        need = request.k * request.page + 1
+        pool_size = max(4 * need, 64) if request.diversity is None else max(8 * need, 200)
+        if rules.whitelist is not None:
+            listed = rules.whitelist[np.isfinite(scores[rules.whitelist])]
+            pool = listed[np.lexsort((listed, -scores[listed]))]
+            pool = pool[apply_rules(self.facts, rules, pool)]
+        else:
+            while True:
+                top = _top(scores, min(pool_size, len(scores)))
+                pool = top[apply_rules(self.facts, rules, top)]
+                if len(pool) >= need or len(top) < min(pool_size, len(scores)) or pool_size >= len(scores):
+                    break
+                pool_size *= 4
+        if request.diversity is not None and len(pool):
+            pool = mmr(pool, scores[pool], need, request.diversity, vectors=self.vectors)
+        start = request.k * (request.page - 1)
+        page = pool[start : start + request.k]
+        return page, scores[page], len(pool) > start + request.k
+
+    def _page(
+        self,
+        chosen: IntArray,
+        values: np.ndarray[Any, Any],
+        reasons: list[tuple[ReasonCode, dict[str, str]]],
+        source: Source,
+        request: RecRequest,
+        more: bool,
+    ) -> RecList:
+        items = [
+            # built from validated parts: skipping pydantic's validation saves ~10 us per item
+            RecItem.model_construct(item_id=str(self.facts.item_ids[i]), score=float(v), reason=r[0], reason_args=r[1])
+            for i, v, r in zip(chosen.tolist(), values.tolist(), reasons, strict=True)
+        ]
+        return RecList(items=items, source=source, page=request.page, k=request.k, has_more=more)
