@@ -7,6 +7,7 @@ written as a version directory like ``train_version`` writes, and opened with ``
 
 Timed, one request at a time in one thread (after a warm-up), p50 / p99 / max over the requests:
 
+* ``model.scores``: the model's scoring call alone, for a known member (what serving adds is the difference);
 * ``member``: a known member, default rules (availability, already-bought exclusion), reasons;
 * ``member+filters``: the same with a price range, an excluded category and a 20-item exclude list;
 * ``member+feedback``: a member with live feedback (the history is folded in: ALS's least-squares solve);
@@ -102,7 +103,14 @@ def measure(engine: RecEngine, requests: int, rng: np.random.Generator) -> dict[
         exclude_categories=[str(cats[1])],
         exclude=items[rng.integers(0, len(items), 20)].tolist(),
     )
+
+    def scores_only(m: str) -> Any:
+        row = engine.user_index[m]
+        engine.model.scores(engine.history(m)[0], np.asarray([row]))
+        return None
+
     cases: dict[str, Any] = {
+        "model.scores": scores_only,
         "member": lambda m: engine.for_member(m),
         "member+filters": lambda m: engine.for_member(m, filters),
         "member+feedback": lambda m: engine.for_member(m),
@@ -120,7 +128,7 @@ def measure(engine: RecEngine, requests: int, rng: np.random.Generator) -> dict[
             began = time.perf_counter()
             rec = call(m)
             elapsed = time.perf_counter() - began
-            assert len(rec.items) == 10
+            assert rec is None or len(rec.items) == 10
             if n >= 50:  # warm-up
                 samples.append(elapsed)
         out[name] = percentiles(samples)

@@ -432,8 +432,8 @@ def _send(client: TestClient, route: tuple[str, str], call: Call) -> httpx2.Resp
     method, template = route
     url = template.format(**call.path)
     if call.has_body:
-        return client.request(method, url, params=call.params, json=call.body)
-    return client.request(method, url, params=call.params)
+        return client.request(method, url, params=call.params, json=call.body, headers=call.headers)
+    return client.request(method, url, params=call.params, headers=call.headers)
 
 
 def _holds(role: str, permission: str) -> bool:

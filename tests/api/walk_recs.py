@@ -46,6 +46,12 @@ def _version(w: World) -> str:
     return _setup(w).version_id
 
 
+def _home(w: World) -> str:
+    """The member placement the setup made."""
+    _setup(w)
+    return "home"
+
+
 def _two_configurations(w: World) -> str:
     """A fresh placement with two configurations, so that each rollback has one to undo."""
     name = w.unique("walk-pl")
@@ -176,7 +182,9 @@ MATRIX: dict[tuple[str, str], Route] = {
             # rejected by the service, which names the field without its location
             Bad(
                 "shares short of 10000",
-                lambda w: Call(path={"name": "home"}, body={"variants": _variants(w, 9_000)}, has_body=True),
+                lambda w: Call(
+                    path={"name": "home"}, body={"kind": "member", "variants": _variants(w, 9_000)}, has_body=True
+                ),
                 ("variants",),
             ),
         ),
@@ -188,12 +196,12 @@ MATRIX: dict[tuple[str, str], Route] = {
     ),
     ("GET", "/api/v1/recs/placements/{name}/history"): Route(
         "recs:read",
-        lambda w, _role: Call(path={"name": "home"}) if _setup(w) else Call(),
+        lambda w, _role: Call(path={"name": _home(w)}),
         (Bad("upper-case name", lambda _w: Call(path={"name": "Home"}), ("path", "name")),),
     ),
     ("GET", "/api/v1/recs/placements/{name}/comparison"): Route(
         "recs:read",
-        lambda w, _role: Call(path={"name": "home"}, params={"confidence": 0.9}) if _setup(w) else Call(),
+        lambda w, _role: Call(path={"name": _home(w)}, params={"confidence": 0.9}),
         (
             Bad(
                 "confidence 2",

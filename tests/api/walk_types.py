@@ -58,12 +58,13 @@ class World:
 
 @dataclass(frozen=True)
 class Call:
-    """One request: path values, query parameters and (if ``has_body``) a JSON body."""
+    """One request: path values, query parameters, headers and (if ``has_body``) a JSON body."""
 
     path: dict[str, object] = field(default_factory=dict)
     params: dict[str, object] = field(default_factory=dict)
     body: Any = None
     has_body: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def body(value: Any) -> Call:

@@ -191,6 +191,18 @@ def test_an_order_earns_pending_points_once_and_a_retry_replays(runtime: Runtime
     assert (balance.pending, balance.available) == (15, 0)
 
 
+def test_an_order_recorded_after_its_points_would_have_expired_earns_nothing(runtime: Runtime) -> None:
+    _program(runtime, expiry_months=12)
+    paid = datetime.now(UTC) - timedelta(days=800)
+
+    recorded = record_order(runtime.store, order(paid_at=paid), "late", "test")
+
+    assert recorded.points == 0 and recorded.explanation.points == 15  # what it would have earned, in time
+    with runtime.store.session() as session:
+        balance = ledger.balance(session, MEMBER)
+    assert (balance.pending, balance.available, balance.lifetime_earned) == (0, 0, 0)
+
+
 def test_the_same_key_with_another_order_is_a_conflict(runtime: Runtime) -> None:
     _program(runtime)
     record_order(runtime.store, order("o-1"), "k", "test")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import secrets
 from typing import Annotated
 
@@ -75,10 +76,13 @@ def up(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
-    """Init, generate the demo shop (once), build profiles and serve the console."""
+    """Init, generate the demo shop (once), build profiles, train recommendations, set up loyalty, serve."""
     from patron.analytics.build import build_profiles
     from patron.cli.main import init, serve
+    from patron.demo.activation import seed_activation
 
+    # The demo operator is an admin without a second factor; production keeps requiring one.
+    os.environ.setdefault("PATRON_REQUIRE_ADMIN_MFA", "false")
     init()
     with fail_on_error():
         runtime = open_runtime()
@@ -89,6 +93,9 @@ def up(
     with fail_on_error(), RichProgress(Console(stderr=True)) as progress:
         result = build_profiles(open_runtime(), None, progress)
     console.print(f"built {result.members_profiled:,} profiles as of {result.as_of}")
+    with fail_on_error(), RichProgress(Console(stderr=True)) as progress:
+        seeded = seed_activation(open_runtime(), progress)
+    console.print(f"recommendations placed: {', '.join(seeded['recs']) or 'already'}; loyalty: {seeded['loyalty']}")
     password = _demo_operator_password()
     console.rule("Patron demo")
     console.print(

@@ -79,10 +79,10 @@ def member_panel(runtime: Runtime, user: Principal, member_key: str, segment: st
     except PatronError:
         chosen = None
     if chosen is None:
-        return {"items": [], "source": None, "served_by": None}
+        return {"rows": [], "source": None, "served_by": None}
     engine, served_by = chosen
     found = engine.for_member(member_key, RecRequest(k=LIST_SIZE), segment=segment)
-    return {"items": _items(engine, found), "source": found.source, "served_by": served_by}
+    return {"rows": _items(engine, found), "source": found.source, "served_by": served_by}
 
 
 @router.get("/recs")

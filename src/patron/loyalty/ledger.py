@@ -21,14 +21,14 @@ from patron.loyalty.ledger_jobs import activate_due, expire_due, settle
 from patron.loyalty.ledger_posting import (
     LiveLot,
     aware,
-    change_lot,
+    change_lots,
     check_member_key,
     check_points,
+    lock_and_credit,
     lock_wallets,
     move_wallet,
     new_lot,
     post,
-    read_transactions,
 )
 from patron.loyalty.ledger_reads import balance, earned_between, history, lots
 from patron.loyalty.ledger_reversal import reverse
@@ -83,37 +83,34 @@ def earn(
         raise ValidationError("expires_at must be after now and after pending_until", field="expires_at")
     pending = pending_until is not None and pending_until > now
     wallet_account = "pending" if pending else "available"
-    lock_wallets(session, [member_key], now)
-    legs = [("source", source, -points), (wallet_account, member_key, points)]
-    txn_id = post(
+    if pending:
+        lock_and_credit(session, member_key, now, pending=points, earned=points)
+    else:
+        lock_and_credit(session, member_key, now, available=points, earned=points)
+    txn = post(
         session,
         kind="earn",
         member_key=member_key,
         points=points,
-        legs=legs,
+        legs=[("source", source, -points), (wallet_account, member_key, points)],
         actor=actor,
         now=now,
         reference=reference,
         natural_key=f"earn:{reference}",
         memo=memo,
     )
-    status = "pending" if pending else "active"
     new_lot(
         session,
-        txn_id=txn_id,
+        txn_id=txn.id,
         member_key=member_key,
         source=source,
         points=points,
-        status=status,
+        status="pending" if pending else "active",
         now=now,
         pending_until=pending_until if pending else None,
         expires_at=expires_at,
     )
-    if pending:
-        move_wallet(session, member_key, pending=points, earned=points)
-    else:
-        move_wallet(session, member_key, available=points, earned=points)
-    return read_transactions(session, [txn_id])[0]
+    return txn
 
 
 def _plan(lots: list[LiveLot], member_key: str, points: int) -> list[tuple[int, int]]:
@@ -149,23 +146,21 @@ def redeem(
     lock_wallets(session, [member_key], now)
     live, _, _ = settle(session, member_key, now)
     plan = _plan(live, member_key, points)
-    legs = [("available", member_key, -points), ("sink", sink, points)]
-    txn_id = post(
+    txn = post(
         session,
         kind="redeem",
         member_key=member_key,
         points=points,
-        legs=legs,
+        legs=[("available", member_key, -points), ("sink", sink, points)],
         actor=actor,
         now=now,
         reference=reference,
         natural_key=f"redeem:{reference}",
         memo=memo,
     )
-    for lot_id, take in plan:
-        change_lot(session, txn_id, lot_id, take, emptied="consumed")
+    change_lots(session, txn.id, [(lot_id, take, "consumed", None) for lot_id, take in plan])
     move_wallet(session, member_key, available=-points, redeemed=points)
-    return read_transactions(session, [txn_id])[0]
+    return txn
 
 
 def adjust(session: Session, *, member_key: str, points: int, reason: str, actor: str) -> LedgerTransactionRead:
@@ -181,23 +176,22 @@ def adjust(session: Session, *, member_key: str, points: int, reason: str, actor
     if len(reason) < 3:
         raise ValidationError("an adjustment needs a reason (at least 3 characters)", field="reason")
     now = utcnow()
-    lock_wallets(session, [member_key], now)
     size = abs(points)
     if points > 0:
+        lock_and_credit(session, member_key, now, available=size)
         legs = [("adjustment", "adjustment", -size), ("available", member_key, size)]
         plan: list[tuple[int, int]] = []
     else:
+        lock_wallets(session, [member_key], now)
         live, _, _ = settle(session, member_key, now)
         plan = _plan(live, member_key, size)
         legs = [("available", member_key, -size), ("adjustment", "adjustment", size)]
-    txn_id = post(
-        session, kind="adjust", member_key=member_key, points=size, legs=legs, actor=actor, now=now, memo=reason
-    )
+    txn = post(session, kind="adjust", member_key=member_key, points=size, legs=legs, actor=actor, now=now, memo=reason)
     if points > 0:
         new_lot(
-            session, txn_id=txn_id, member_key=member_key, source="adjustment", points=size, status="active", now=now
+            session, txn_id=txn.id, member_key=member_key, source="adjustment", points=size, status="active", now=now
         )
-    for lot_id, take in plan:
-        change_lot(session, txn_id, lot_id, take, emptied="consumed")
-    move_wallet(session, member_key, available=points)
-    return read_transactions(session, [txn_id])[0]
+    else:
+        change_lots(session, txn.id, [(lot_id, take, "consumed", None) for lot_id, take in plan])
+        move_wallet(session, member_key, available=points)
+    return txn

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from patron.db.base import utcnow
 from patron.db.engine import OperationalStore
 from patron.loyalty.ledger_models import PointsLot
-from patron.loyalty.ledger_posting import LiveLot, aware, change_lot, live_lots, lock_wallets, move_wallet, post
+from patron.loyalty.ledger_posting import LiveLot, aware, change_lots, live_lots, lock_wallets, move_wallet, post
 
 __all__ = ["ACTIVATION_ACTOR", "EXPIRY_ACTOR", "Progress", "activate_due", "expire_due", "settle"]
 
@@ -35,11 +35,10 @@ def _activate(session: Session, member_key: str, lots: list[LiveLot], as_of: dat
         return lots
     total = sum(lot.remaining for lot in due)
     legs = [("pending", member_key, -total), ("available", member_key, total)]
-    txn_id = post(
+    txn = post(
         session, kind="activate", member_key=member_key, points=total, legs=legs, actor=ACTIVATION_ACTOR, now=utcnow()
     )
-    for lot in due:
-        change_lot(session, txn_id, lot.id, 0, emptied="active", status="active")
+    change_lots(session, txn.id, [(lot.id, 0, "active", "active") for lot in due])
     move_wallet(session, member_key, pending=-total, available=total)
     done = {lot.id for lot in due}
     return [replace(lot, status="active") if lot.id in done else lot for lot in lots]
@@ -51,11 +50,8 @@ def _expire(session: Session, member_key: str, lots: list[LiveLot], as_of: datet
         return lots
     total = sum(lot.remaining for lot in due)
     legs = [("available", member_key, -total), ("expiry", "expiry", total)]
-    txn_id = post(
-        session, kind="expire", member_key=member_key, points=total, legs=legs, actor=EXPIRY_ACTOR, now=utcnow()
-    )
-    for lot in due:
-        change_lot(session, txn_id, lot.id, lot.remaining, emptied="expired")
+    txn = post(session, kind="expire", member_key=member_key, points=total, legs=legs, actor=EXPIRY_ACTOR, now=utcnow())
+    change_lots(session, txn.id, [(lot.id, lot.remaining, "expired", None) for lot in due])
     move_wallet(session, member_key, available=-total)
     gone = {lot.id for lot in due}
     return [lot for lot in lots if lot.id not in gone]

@@ -7,6 +7,12 @@ wait, writers for other members do not); on SQLite the statement takes the
 database's write lock (SQLite has one writer at a time). Locks are taken in
 member-key order, so two transactions never wait on each other in a cycle.
 Everything read after the lock is current, so no check-then-act race exists.
+
+Each statement is a round trip to the database, paid while the member's lock is
+held, so the primitives keep them few: a credit rides on the locking upsert
+(:func:`lock_and_credit`), a transaction and its entries are one statement on
+PostgreSQL, lot changes go out as one batch, and :func:`post`
+returns what it wrote instead of reading it back.
 """
 
 from __future__ import annotations
@@ -15,9 +21,9 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Insert, case, insert, select, update
+from sqlalchemy import Insert, String, Table, bindparam, case, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -39,7 +45,9 @@ __all__ = [
     "check_member_key",
     "check_points",
     "change_lot",
+    "change_lots",
     "live_lots",
+    "lock_and_credit",
     "lock_wallets",
     "move_wallet",
     "new_lot",
@@ -70,21 +78,28 @@ def check_points(points: int, *, field: str = "points") -> int:
     return points
 
 
-def _upsert_wallet(session: Session, member_key: str, now: datetime) -> Insert:
+def _upsert_wallet(
+    session: Session, member_key: str, now: datetime, *, available: int = 0, pending: int = 0, earned: int = 0
+) -> Insert:
     dialect = session.get_bind().dialect.name
     module: Any = postgresql if dialect == "postgresql" else sqlite
     values = {
         "member_key": member_key,
-        "available": 0,
-        "pending": 0,
-        "lifetime_earned": 0,
+        "available": available,
+        "pending": pending,
+        "lifetime_earned": earned,
         "lifetime_redeemed": 0,
         "updated_at": now,
     }
     statement = module.insert(PointsWallet).values(values)
-    insert_statement: Insert = statement.on_conflict_do_update(
-        index_elements=["member_key"], set_={"updated_at": statement.excluded.updated_at}
-    )
+    changes: dict[str, Any] = {"updated_at": statement.excluded.updated_at}
+    if available:
+        changes["available"] = PointsWallet.available + statement.excluded.available
+    if pending:
+        changes["pending"] = PointsWallet.pending + statement.excluded.pending
+    if earned:
+        changes["lifetime_earned"] = PointsWallet.lifetime_earned + statement.excluded.lifetime_earned
+    insert_statement: Insert = statement.on_conflict_do_update(index_elements=["member_key"], set_=changes)
     return insert_statement
 
 
@@ -92,6 +107,19 @@ def lock_wallets(session: Session, member_keys: Iterable[str], now: datetime) ->
     """Create (if new) and lock each member's wallet, in key order."""
     for member_key in sorted(set(member_keys)):
         session.execute(_upsert_wallet(session, member_key, now))
+
+
+def lock_and_credit(
+    session: Session, member_key: str, now: datetime, *, available: int = 0, pending: int = 0, earned: int = 0
+) -> None:
+    """Lock one member's wallet (creating it if new) and add non-negative deltas, in one statement.
+
+    For a write that only credits the member and reads nothing under the lock (an
+    earn, a positive adjustment); the wallet is locked as by :func:`lock_wallets`.
+    """
+    if min(available, pending, earned) < 0:
+        raise ValueError("lock_and_credit only adds points")
+    session.execute(_upsert_wallet(session, member_key, now, available=available, pending=pending, earned=earned))
 
 
 def move_wallet(
@@ -128,8 +156,8 @@ def post(
     natural_key: str | None = None,
     memo: str = "",
     shortfall: int = 0,
-) -> int:
-    """Record a transaction and its legs; the legs must sum to zero. Returns its id."""
+) -> LedgerTransactionRead:
+    """Record a transaction and its legs (the legs must sum to zero); returns it as read back, without reading."""
     legs = [leg for leg in legs if leg[2] != 0]
     if sum(leg[2] for leg in legs) != 0:
         raise ValueError(f"unbalanced {kind} transaction: {legs}")
@@ -145,6 +173,15 @@ def post(
         "created_at": now,
     }
     try:
+        if legs and session.get_bind().dialect.name == "postgresql":
+            params = {
+                **row,
+                "types": [t for t, _, _ in legs],
+                "names": [n for _, n, _ in legs],
+                "amounts": [a for _, _, a in legs],
+            }
+            txn_id = int(session.execute(_POST_PG, params).scalar_one())
+            return _read(txn_id, row, legs)
         txn_id = session.execute(insert(LedgerTransaction).values(row).returning(LedgerTransaction.id)).scalar_one()
     except IntegrityError as exc:  # the unique natural key: the caller's transaction must roll back
         raise ConflictError(f"reference {reference!r} was already used for {kind}") from exc
@@ -153,7 +190,40 @@ def post(
             insert(LedgerEntry),
             [{"transaction_id": txn_id, "account_type": t, "account_name": n, "amount": a} for t, n, a in legs],
         )
-    return txn_id
+    return _read(txn_id, row, legs)
+
+
+def _read(txn_id: int, row: dict[str, Any], legs: Sequence[Leg]) -> LedgerTransactionRead:
+    """What :func:`post` wrote, as :func:`read_transactions` would read it back."""
+    return LedgerTransactionRead(
+        id=txn_id,
+        kind=row["kind"],
+        member_key=row["member_key"],
+        reference=row["reference"],
+        points=row["points"],
+        shortfall=row["shortfall"],
+        actor=row["actor"],
+        memo=row["memo"],
+        created_at=aware(row["created_at"]),
+        entries=[LedgerEntryRead(account=f"{t}:{n}", amount=a) for t, n, a in legs],
+    )
+
+
+# PostgreSQL: the transaction and its entries (in leg order) in one statement.
+_POST_PG = text(
+    "WITH txn AS ("
+    " INSERT INTO ledger_transactions"
+    " (kind, member_key, reference, natural_key, points, shortfall, actor, memo, created_at)"
+    " VALUES (:kind, :member_key, :reference, :natural_key, :points, :shortfall, :actor, :memo, :created_at)"
+    " RETURNING id),"
+    " legs AS ("
+    " INSERT INTO ledger_entries (transaction_id, account_type, account_name, amount)"
+    " SELECT txn.id, leg.account_type, leg.account_name, leg.amount FROM txn,"
+    " unnest(CAST(:types AS varchar[]), CAST(:names AS varchar[]), CAST(:amounts AS bigint[]))"
+    " WITH ORDINALITY AS leg(account_type, account_name, amount, n)"
+    " ORDER BY leg.n)"
+    " SELECT id FROM txn"
+)
 
 
 def new_lot(
@@ -167,11 +237,10 @@ def new_lot(
     now: datetime,
     pending_until: datetime | None = None,
     expires_at: datetime | None = None,
-) -> int:
-    """Insert a lot holding all its points; returns its id."""
-    return session.execute(
-        insert(PointsLot)
-        .values(
+) -> None:
+    """Insert a lot holding all its points."""
+    session.execute(
+        insert(PointsLot).values(
             member_key=member_key,
             transaction_id=txn_id,
             source=source,
@@ -182,8 +251,7 @@ def new_lot(
             pending_until=pending_until,
             expires_at=expires_at,
         )
-        .returning(PointsLot.id)
-    ).scalar_one()
+    )
 
 
 @dataclass(frozen=True)
@@ -228,6 +296,43 @@ def live_lots(session: Session, member_key: str) -> list[LiveLot]:
     ]
 
 
+LotChange = tuple[int, int, str, str | None]  # (lot id, points taken, status when emptied, else status)
+
+_LOTS = cast(Table, PointsLot.__table__)  # a Core table: a list of parameters is one executemany
+_LEFT = _LOTS.c.remaining - bindparam("p_taken")
+_CHANGE_LOT = (
+    update(_LOTS)
+    .where(_LOTS.c.id == bindparam("p_lot"))
+    .values(
+        remaining=_LEFT,
+        status=case(
+            (_LEFT == 0, bindparam("p_emptied", type_=String)),
+            else_=func.coalesce(bindparam("p_status", type_=String), _LOTS.c.status),
+        ),
+    )
+)
+
+
+def change_lots(session: Session, txn_id: int, changes: Sequence[LotChange]) -> None:
+    """Apply lot changes in order, as one batch, and record the allocations of the non-zero ones.
+
+    Each change takes ``taken`` points from a lot (negative gives back); the lot
+    becomes ``emptied`` when nothing remains, else ``status`` (None keeps its own).
+    """
+    if not changes:
+        return
+    session.execute(
+        _CHANGE_LOT,
+        [
+            {"p_lot": lot, "p_taken": taken, "p_emptied": emptied, "p_status": status}
+            for lot, taken, emptied, status in changes
+        ],
+    )
+    allocations = [{"transaction_id": txn_id, "lot_id": lot, "points": taken} for lot, taken, _, _ in changes if taken]
+    if allocations:
+        session.execute(insert(LotAllocation), allocations)
+
+
 def change_lot(
     session: Session, txn_id: int, lot_id: int, taken: int, *, emptied: str, status: str | None = None
 ) -> None:
@@ -235,14 +340,7 @@ def change_lot(
 
     The lot becomes ``emptied`` when nothing remains, else ``status`` (or keeps its own).
     """
-    left = PointsLot.remaining - taken
-    session.execute(
-        update(PointsLot)
-        .where(PointsLot.id == lot_id)
-        .values(remaining=left, status=case((left == 0, emptied), else_=status or PointsLot.status))
-    )
-    if taken:
-        session.execute(insert(LotAllocation).values(transaction_id=txn_id, lot_id=lot_id, points=taken))
+    change_lots(session, txn_id, [(lot_id, taken, emptied, status)])
 
 
 def read_transactions(session: Session, txn_ids: Sequence[int]) -> list[LedgerTransactionRead]:

@@ -32,12 +32,11 @@ from patron.loyalty.ledger_models import (
 from patron.loyalty.ledger_posting import (
     Leg,
     aware,
-    change_lot,
+    change_lots,
     lock_wallets,
     move_wallet,
     new_lot,
     post,
-    read_transactions,
 )
 from patron.loyalty.ledger_schemas import LedgerTransactionRead
 
@@ -200,7 +199,7 @@ def reverse(session: Session, *, reference: str, actor: str, reason: str) -> Led
     merged: dict[tuple[str, str], int] = {}
     for account_type, account_name, amount in plan.legs:
         merged[(account_type, account_name)] = merged.get((account_type, account_name), 0) + amount
-    txn_id = post(
+    txn = post(
         session,
         kind="reverse",
         member_key=originals[0].member_key,
@@ -212,12 +211,11 @@ def reverse(session: Session, *, reference: str, actor: str, reason: str) -> Led
         memo=reason,
         shortfall=plan.shortfall,
     )
-    for lot_id, taken, emptied, status in plan.changes:
-        change_lot(session, txn_id, lot_id, taken, emptied=emptied, status=status)
+    change_lots(session, txn.id, plan.changes)
     for extra in plan.new_lots:
         new_lot(
             session,
-            txn_id=txn_id,
+            txn_id=txn.id,
             member_key=extra.member_key,
             source=extra.source,
             points=extra.points,
@@ -227,5 +225,5 @@ def reverse(session: Session, *, reference: str, actor: str, reason: str) -> Led
         )
     for member, deltas in sorted(plan.wallets.items()):
         move_wallet(session, member, **deltas)
-    session.execute(insert(LedgerReversal), [{"original_id": t.id, "reversal_id": txn_id} for t in originals])
-    return read_transactions(session, [txn_id])[0]
+    session.execute(insert(LedgerReversal), [{"original_id": t.id, "reversal_id": txn.id} for t in originals])
+    return txn

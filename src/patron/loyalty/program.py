@@ -137,11 +137,14 @@ def _record_order(session: Session, order: OrderIn, actor: str) -> OrderRecorded
     pending_until = order.paid_at + timedelta(days=settings.return_window_days)
     expires_at = expiry_for(order.paid_at, settings.expiry_months, settings.timezone)
     reference = f"order:{order.order_key}"
-    if explanation.points > 0:
+    # An order recorded so late that its points would already have expired earns nothing (and says so).
+    lapsed = expires_at is not None and expires_at <= utcnow()
+    earned = 0 if lapsed else explanation.points
+    if earned > 0:
         ledger.earn(
             session,
             member_key=order.member_key,
-            points=explanation.points,
+            points=earned,
             source="order",
             reference=reference,
             expires_at=expires_at,
@@ -154,11 +157,11 @@ def _record_order(session: Session, order: OrderIn, actor: str) -> OrderRecorded
         member_key=order.member_key,
         paid_at=order.paid_at,
         spend=order.spend,
-        points=explanation.points,
-        points_kept=explanation.points,
+        points=earned,
+        points_kept=earned,
         returned_spend=Decimal(0),
         status="earned",
-        earn_reference=reference if explanation.points > 0 else None,
+        earn_reference=reference if earned > 0 else None,
         returns=0,
         pending_until=pending_until,
         expires_at=expires_at,
@@ -168,6 +171,7 @@ def _record_order(session: Session, order: OrderIn, actor: str) -> OrderRecorded
                 line.model_dump(mode="json", include={"line_id", "quantity", "amount"}) for line in order.lines
             ],
             "returned": {},
+            "expired_before_recorded": lapsed,
         },
     )
     session.add(row)

@@ -203,12 +203,17 @@ def serve(
     chosen = assign(config.salt, placement, unit_id, shares)
     variant = next(v for v in config.variants if v.name == chosen)
     found = call(engine_for(store, variant.version_id, variant.directory))
-    return Served(
+    # both parts are validated models already: construct without validating them again (the hot path)
+    return Served.model_construct(
         request_id=secrets.token_hex(12),
         placement=placement,
         variant=variant.name,
         version_id=variant.version_id,
-        **found.model_dump(),
+        items=found.items,
+        source=found.source,
+        page=found.page,
+        k=found.k,
+        has_more=found.has_more,
     )
 
 

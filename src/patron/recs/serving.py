@@ -306,24 +306,28 @@ class RecEngine:
         return self._page(chosen, values, [why] * len(chosen), "similar", request, more)
 
     def bought_together(self, item_id: str, request: RecRequest | None = None) -> RecList:
-        """Items bought with ``item_id``: an association-rules model's rules by lift, else the cosine of buyer sets."""
+        """Items bought with ``item_id``.
+
+        An association-rules model's rules ranked by lift; else (or when it has
+        none for the item) the cosine of the sets of members who bought each product.
+        """
         request = request or RecRequest()
         col = self._require(item_id)
         by_item = self._purchases_by_item
         buyers = by_item.indices[by_item.indptr[col] : by_item.indptr[col + 1]]
         scores = np.full(len(self.facts.item_ids), -np.inf, dtype=np.float32)
         rules_for = getattr(self.model, "rules_for", None)
-        if callable(rules_for):  # an association-rules model: its rules, ranked by lift
-            for rule in rules_for(item_id, max(500, 4 * request.k * request.page), "lift"):
-                scores[self.item_index[rule["item"]]] = float(rule["lift"])
-        elif len(buyers):
+        rules = rules_for(item_id, max(500, 4 * request.k * request.page), "lift") if callable(rules_for) else []
+        for rule in rules:  # an association-rules model: its rules, ranked by lift
+            scores[self.item_index[rule["item"]]] = float(rule["lift"])
+        if not rules and len(buyers):
             both = np.asarray((self.purchases[buyers] > 0).sum(axis=0), dtype=np.float64).ravel()
             counts = np.diff(by_item.indptr).astype(np.float64)
             with np.errstate(divide="ignore", invalid="ignore"):
                 cosine = both / np.sqrt(counts * len(buyers))
             scores = np.where(both > 0, cosine, -np.inf).astype(np.float32)
-        rules = compile_rules(self.facts, request, self.item_index, also_block=np.asarray([col]))
-        chosen, values, more = self._select(scores, rules, request)
+        allowed = compile_rules(self.facts, request, self.item_index, also_block=np.asarray([col]))
+        chosen, values, more = self._select(scores, allowed, request)
         why: tuple[ReasonCode, dict[str, str]] = ("bought_together", self._args(col))
         return self._page(chosen, values, [why] * len(chosen), "bought_together", request, more)
 
@@ -341,6 +345,7 @@ class RecEngine:
         self, scores: np.ndarray[Any, Any], rules: RuleSet, request: RecRequest
     ) -> tuple[IntArray, np.ndarray[Any, Any], bool]:
         """The page's items and scores, and whether another page exists."""
+        scores = np.where(np.isfinite(scores), scores, np.float32(-np.inf))  # NaN would sort as the largest
         need = request.k * request.page + 1
         pool_size = max(4 * need, 64) if request.diversity is None else max(8 * need, 200)
         if rules.whitelist is not None:

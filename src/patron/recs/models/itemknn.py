@@ -58,12 +58,23 @@ def _implicit_knn(x: sp.csr_matrix, norms: np.ndarray[Any, Any], k: int, shrink:
 
     scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0) if shrink == 0 else None
     weighted = x @ sp.diags(scale) if scale is not None else x
-    pairs = all_pairs_knn(sp.csr_matrix(weighted, dtype=np.float64), k + 1, show_progress=False, num_threads=1)
+    pairs = all_pairs_knn(sp.csr_matrix(weighted, dtype=np.float64), k + 1, show_progress=False, num_threads=0)
     sim = sp.coo_matrix(pairs)
-    data = sim.data.astype(np.float32) / np.float32(1.0 + shrink if scale is None else 1.0)
-    data[sim.row == sim.col] = 0.0
-    block = sp.coo_matrix((data, (sim.row, sim.col)), shape=sim.shape)
-    keep = top_k_per_row(block, k)
+    off = sim.row != sim.col
+    block = sp.coo_matrix(
+        (
+            sim.data[off].astype(np.float32) / np.float32(1.0 + shrink if scale is None else 1.0),
+            (sim.row[off], sim.col[off]),
+        ),
+        shape=sim.shape,
+    )
+    keep = np.ones(block.nnz, dtype=bool)
+    over = np.bincount(block.row, minlength=block.shape[0]) > k  # rows whose own item was not among the k + 1
+    if over.any():
+        sub = np.flatnonzero(over[block.row])
+        keep[sub] = top_k_per_row(
+            sp.coo_matrix((block.data[sub], (block.row[sub], block.col[sub])), shape=sim.shape), k
+        )
     out = sp.csr_matrix((block.data[keep], (block.row[keep], block.col[keep])), shape=sim.shape, dtype=np.float32)
     out.sort_indices()
     return out
