@@ -92,3 +92,41 @@ def retail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     build_profiles(rt)
     yield rt
     rt.close()
+
+
+# Modules whose tests touch no store (models, metrics, pricing): they run in the embedded pass only, since
+# the PostgreSQL pass (PATRON_TEST_DATABASE_URL set) would repeat exactly the same computation.
+STORE_FREE_MODULES = {
+    "tests.clv.test_bgnbd",
+    "tests.clv.test_gamma_gamma",
+    "tests.clv.test_lifetimes_crosscheck",
+    "tests.clv.test_pareto_nbd",
+    "tests.clv.test_summary",
+    "tests.promotions.test_pricing",
+    "tests.promotions.test_pricing_properties",
+    "tests.recs.test_assignment",
+    "tests.recs.test_assoc",
+    "tests.recs.test_buy_again",
+    "tests.recs.test_comparison",
+    "tests.recs.test_content",
+    "tests.recs.test_contract",
+    "tests.recs.test_evaluation_cli",
+    "tests.recs.test_evaluation_metrics",
+    "tests.recs.test_evaluation_protocols",
+    "tests.recs.test_fallback",
+    "tests.recs.test_hybrid",
+    "tests.recs.test_models_movielens",
+    "tests.recs.test_published_protocols",
+    "tests.recs.test_rules",
+    "tests.recs.test_session",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not PG_URL:
+        return
+    once = pytest.mark.skip(reason="touches no store: runs in the embedded pass")
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and module.__name__ in STORE_FREE_MODULES:
+            item.add_marker(once)

@@ -173,6 +173,20 @@ def test_the_command_walk_finds_every_known_command() -> None:
         "api-keys create",
         "demo generate",
         "demo up",
+        "audit verify",
+        "audit export",
+        "backup",
+        "restore",
+        "recs evaluate",
+        "recs train",
+        "recs activate",
+        "recs rollback",
+        "points balance",
+        "points expire",
+        "loyalty jobs run-due",
+        "loyalty scheduler",
+        "promotions price",
+        "promotions codes",
     }
 
 

@@ -24,7 +24,11 @@ Sampling = Literal["uniform", "popularity"]
 
 
 def fold_in(
-    history: sp.csr_matrix, item_factors: np.ndarray[Any, Any], regularization: float, alpha: float
+    history: sp.csr_matrix,
+    item_factors: np.ndarray[Any, Any],
+    regularization: float,
+    alpha: float,
+    gram: np.ndarray[Any, Any] | None = None,
 ) -> FloatArray:
     r"""User vectors for history rows by the implicit-ALS user equation (Hu, Koren & Volinsky 2008).
 
@@ -33,11 +37,12 @@ def fold_in(
 
     .. math:: x = \left(Y^\top Y + Y_I^\top (C_I - I) Y_I + \lambda I\right)^{-1} Y_I^\top c_I
 
-    An empty row gives the zero vector.
+    An empty row gives the zero vector. ``gram`` is :math:`Y^\top Y` when the caller keeps it
+    (it depends on the items only, so serving computes it once).
     """
     y = np.asarray(item_factors, dtype=np.float64)
     f = y.shape[1]
-    base = y.T @ y + regularization * np.eye(f)
+    base = (y.T @ y if gram is None else gram) + regularization * np.eye(f)
     h = sp.csr_matrix(history, dtype=np.float64)
     out = np.zeros((h.shape[0], f), dtype=np.float32)
     for row in range(h.shape[0]):
@@ -145,23 +150,35 @@ class _FactorModel(Recommender):
         self.user_factors: FloatArray = np.zeros((0, 0), dtype=np.float32)
         self.item_factors: FloatArray = np.zeros((0, 0), dtype=np.float32)
         self.item_bias: FloatArray = np.zeros(0, dtype=np.float32)
+        self._gram: np.ndarray[Any, Any] | None = None
+        self._factors_t: np.ndarray[Any, Any] | None = None
 
     def _fold_in_parameters(self) -> tuple[float, float]:
         """(regularization, alpha) of the fold-in equation."""
         raise NotImplementedError
+
+    def _serving_cache(self) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """Y^T Y (float64) and the transposed item factors, computed once per fitted or loaded model."""
+        if self._gram is None or self._factors_t is None:
+            y = np.asarray(self.item_factors, dtype=np.float64)
+            self._gram = y.T @ y
+            self._factors_t = np.ascontiguousarray(self.item_factors.T, dtype=np.float32)
+        return self._gram, self._factors_t
 
     def _unchanged(self, history: sp.csr_matrix, users: IntArray | None) -> np.ndarray[Any, Any]:
         """Rows that are a fitted user with exactly the fitted history."""
         same = np.zeros(history.shape[0], dtype=bool)
         if users is None or history.shape[1] != self.history_matrix.shape[1]:
             return same
-        users = np.asarray(users, dtype=np.int64)
-        known = np.flatnonzero((users >= 0) & (users < self.user_factors.shape[0]))
-        if len(known) == 0:
-            return same
-        delta = sp.csr_matrix(history[known] - self.history_matrix[users[known]])
-        delta.eliminate_zeros()
-        same[known] = np.diff(delta.indptr) == 0
+        h, fitted = sp.csr_matrix(history), self.history_matrix
+        for row, user in enumerate(np.asarray(users, dtype=np.int64).tolist()):
+            if 0 <= user < self.user_factors.shape[0]:
+                a, b, c, d = h.indptr[row], h.indptr[row + 1], fitted.indptr[user], fitted.indptr[user + 1]
+                same[row] = (
+                    b - a == d - c
+                    and np.array_equal(h.indices[a:b], fitted.indices[c:d])
+                    and np.array_equal(h.data[a:b], fitted.data[c:d])
+                )
         return same
 
     def user_vectors(self, history: sp.csr_matrix, users: IntArray | None = None) -> FloatArray:
@@ -174,13 +191,17 @@ class _FactorModel(Recommender):
             out[same] = self.user_factors[np.asarray(users)[same]]
         if (~same).any():
             reg, alpha = self._fold_in_parameters()
-            out[~same] = fold_in(history[~same], self.item_factors, reg, alpha)
+            gram, _ = self._serving_cache()
+            out[~same] = fold_in(history[~same], self.item_factors, reg, alpha, gram)
         return out
 
     def scores(self, history: sp.csr_matrix, users: IntArray | None = None) -> FloatArray:
         r""":math:`x_u \cdot y_i + b_i` for every item."""
         vectors = self.user_vectors(history, users)
-        out = vectors @ self.item_factors.T + self.item_bias[None, :]
+        _, factors_t = self._serving_cache()
+        out = vectors @ factors_t
+        if self.item_bias.any():
+            out += self.item_bias[None, :]
         return np.asarray(out, dtype=np.float32)
 
     def item_vectors(self) -> np.ndarray[Any, Any] | sp.csr_matrix | None:
@@ -191,6 +212,7 @@ class _FactorModel(Recommender):
         return {"user_factors": self.user_factors, "item_factors": self.item_factors, "item_bias": self.item_bias}
 
     def _restore(self, state: dict[str, np.ndarray[Any, Any] | sp.csr_matrix]) -> None:
+        self._gram = self._factors_t = None
         self.user_factors = np.asarray(state["user_factors"], dtype=np.float32)
         self.item_factors = np.asarray(state["item_factors"], dtype=np.float32)
         self.item_bias = np.asarray(state["item_bias"], dtype=np.float32)
