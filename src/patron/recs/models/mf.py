@@ -40,9 +40,12 @@ def fold_in(
     An empty row gives the zero vector. ``gram`` is :math:`Y^\top Y` when the caller keeps it
     (it depends on the items only, so serving computes it once).
     """
-    y = np.asarray(item_factors, dtype=np.float64)
+    y = np.asarray(item_factors)
     f = y.shape[1]
-    base = (y.T @ y if gram is None else gram) + regularization * np.eye(f)
+    if gram is None:
+        y64 = np.asarray(y, dtype=np.float64)
+        gram = y64.T @ y64
+    base = gram + regularization * np.eye(f)
     h = sp.csr_matrix(history, dtype=np.float64)
     out = np.zeros((h.shape[0], f), dtype=np.float32)
     for row in range(h.shape[0]):
@@ -50,7 +53,7 @@ def fold_in(
         if lo == hi:
             continue
         cols, w = h.indices[lo:hi], h.data[lo:hi]
-        yi = y[cols]
+        yi = np.asarray(y[cols], dtype=np.float64)  # only the history's rows: never the whole factor matrix
         a = base + (yi * (alpha * w)[:, None]).T @ yi
         out[row] = np.linalg.solve(a, yi.T @ (1.0 + alpha * w))
     return out
