@@ -531,7 +531,11 @@ def test_each_role_gets_2xx_with_the_permission_and_403_without(
             response = _send(anonymous, route, call)
     elif entry.ends_session:
         with new_client(api_app) as own:
-            sign_in(own, world.operators[role])
+            username = world.operators[role]
+            if entry.own_operator:
+                username = world.unique(f"walk-{role}")
+                create_operator(world.runtime.store, OperatorCreate(username=username, password=PASSWORD, role=role))
+            sign_in(own, username)
             response = _send(own, route, call)
     else:
         response = _send(clients[role], route, call)
@@ -629,7 +633,13 @@ def test_a_members_read_key_lists_members_but_gets_403_on_kpis(
         segments = client.get("/api/v1/segments", headers=headers)
 
     assert members.status_code == 200 and members.json()["total"] == 1
-    assert me.json() == {"kind": "api_key", "name": "members reader", "role": "analyst", "scopes": ["members:read"]}
+    assert me.json() == {
+        "kind": "api_key",
+        "name": "members reader",
+        "role": "analyst",
+        "scopes": ["members:read"],
+        "mfa_enrolment_required": False,
+    }
     assert "kpis:read" in assert_problem(kpis, 403)["detail"]
     assert_problem(segments, 403)
 
@@ -696,7 +706,13 @@ def test_the_session_token_also_works_as_a_bearer_token(api_app: FastAPI, operat
         response = bearer.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
 
     assert response.status_code == 200
-    assert response.json() == {"kind": "operator", "name": operators["support"], "role": "support", "scopes": []}
+    assert response.json() == {
+        "kind": "operator",
+        "name": operators["support"],
+        "role": "support",
+        "scopes": [],
+        "mfa_enrolment_required": False,
+    }
 
 
 def test_a_wrong_password_is_401_and_sets_no_cookie(api_app: FastAPI, operators: dict[str, str]) -> None:

@@ -15,7 +15,7 @@ MATRIX: dict[tuple[str, str], Route] = {
         (Bad("code not six digits", lambda _w: body({"code": "12ab"}), ("body", "code")),),
         expect=422,
     ),
-    ("POST", "/api/v1/auth/sessions/revoke-all"): Route(SIGNED_IN, ends_session=True),
+    ("POST", "/api/v1/auth/sessions/revoke-all"): Route(SIGNED_IN, ends_session=True, own_operator=True),
 }
 
 

@@ -87,3 +87,4 @@ class Route:
     bad: tuple[Bad, ...] = ()
     ends_session: bool = False  # the call ends the caller's session: give it a session of its own
     expect: int | None = None  # the status a permitted caller gets for the sample, when it is not 2xx
+    own_operator: bool = False  # the call ends every session of its operator: use an operator of its own

@@ -14,6 +14,11 @@ the winner's transaction, then replays its response (or gets the conflict). On
 SQLite that first insert also takes the database's write lock, which makes every
 idempotent write a serialized transaction. A failed action rolls back with its
 key, so a client may retry a request that failed.
+
+:func:`run_idempotent_in_database` keeps the same contract for an action that
+claims the key, writes and stores its response in one database statement (the
+ledger's PostgreSQL functions): the statement runs alone, in autocommit, so the
+whole write is one round trip and one transaction.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Insert, Integer, String, UniqueConstraint, select, update
+from sqlalchemy import JSON, Connection, DateTime, Insert, Integer, String, UniqueConstraint, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -33,7 +38,14 @@ from patron.db.base import Base, utcnow
 from patron.db.engine import OperationalStore
 from patron.errors import ConflictError, ValidationError
 
-__all__ = ["MAX_KEY_LENGTH", "IdempotencyRecord", "request_hash", "run_idempotent", "validate_key"]
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "IdempotencyRecord",
+    "request_hash",
+    "run_idempotent",
+    "run_idempotent_in_database",
+    "validate_key",
+]
 
 MAX_KEY_LENGTH = 255
 _KEY = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces
@@ -111,3 +123,21 @@ def run_idempotent(
         response = action(session)
         session.execute(update(IdempotencyRecord).where(IdempotencyRecord.id == claimed).values(response=response))
         return response, False
+
+
+def run_idempotent_in_database(
+    store: OperationalStore,
+    key: str,
+    request: Mapping[str, Any],
+    call: Callable[[Connection, str], tuple[dict[str, Any], bool]],
+) -> tuple[dict[str, Any], bool]:
+    """Like :func:`run_idempotent`, for a ``call(connection, request_hash)`` that is one statement doing it all.
+
+    The statement claims the key, replays or refuses as :func:`run_idempotent`
+    does, else writes and stores its response; it runs in autocommit, so it is
+    its own transaction (a failure keeps nothing, not even the key).
+    """
+    validate_key(key)
+    digest = request_hash(request)
+    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        return call(conn, digest)

@@ -13,19 +13,39 @@ held, so the primitives keep them few: a credit rides on the locking upsert
 (:func:`lock_and_credit`), a transaction and its entries are one statement on
 PostgreSQL, lot changes go out as one batch, and :func:`post`
 returns what it wrote instead of reading it back.
+
+On PostgreSQL an earn, a redemption and an adjustment are instead one call of a
+PL/pgSQL function (migration ``0010``) doing the same statements inside the
+database: :func:`run_call` runs a :class:`DatabaseCall`, optionally with an
+idempotency claim, and maps the function's errors to the ConflictErrors the
+Python path raises.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Insert, String, Table, bindparam, case, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Insert,
+    String,
+    Table,
+    TextClause,
+    bindparam,
+    case,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from patron.errors import ConflictError, ValidationError
@@ -39,6 +59,9 @@ from patron.loyalty.ledger_models import (
 from patron.loyalty.ledger_schemas import MAX_POINTS, MEMBER_KEY_PATTERN, LedgerEntryRead, LedgerTransactionRead
 
 __all__ = [
+    "EARN_SQL",
+    "REDEEM_SQL",
+    "DatabaseCall",
     "Leg",
     "LiveLot",
     "aware",
@@ -46,6 +69,7 @@ __all__ = [
     "check_points",
     "change_lot",
     "change_lots",
+    "in_database",
     "live_lots",
     "lock_and_credit",
     "lock_wallets",
@@ -53,6 +77,7 @@ __all__ = [
     "new_lot",
     "post",
     "read_transactions",
+    "run_call",
 ]
 
 _MEMBER_KEY = re.compile(MEMBER_KEY_PATTERN)
@@ -369,3 +394,63 @@ def read_transactions(session: Session, txn_ids: Sequence[int]) -> list[LedgerTr
         )
         for t in (txns[i] for i in txn_ids)
     ]
+
+
+# PostgreSQL: one ledger write as one call (the functions of migration 0010).
+EARN_SQL = text(
+    "SELECT txn_id, stored FROM patron_ledger_earn(CAST(:scope AS text), CAST(:key AS text), CAST(:hash AS text),"
+    " CAST(:response AS json), CAST(:kind AS text), CAST(:member AS text), CAST(:points AS bigint),"
+    " CAST(:from_type AS text), CAST(:from_name AS text), CAST(:reference AS text), CAST(:natural_key AS text),"
+    " CAST(:actor AS text), CAST(:memo AS text), CAST(:now AS timestamptz), CAST(:pending AS boolean),"
+    " CAST(:pending_until AS timestamptz), CAST(:expires_at AS timestamptz), CAST(:earned AS bigint))"
+)
+REDEEM_SQL = text(
+    "SELECT txn_id, stored FROM patron_ledger_redeem(CAST(:scope AS text), CAST(:key AS text), CAST(:hash AS text),"
+    " CAST(:response AS json), CAST(:kind AS text), CAST(:member AS text), CAST(:points AS bigint),"
+    " CAST(:to_type AS text), CAST(:to_name AS text), CAST(:reference AS text), CAST(:natural_key AS text),"
+    " CAST(:actor AS text), CAST(:memo AS text), CAST(:now AS timestamptz), CAST(:redeemed AS bigint))"
+)
+
+
+@dataclass(frozen=True)
+class DatabaseCall:
+    """One checked ledger write for a PostgreSQL function: its statement, parameters and response but the id."""
+
+    sql: TextClause
+    params: dict[str, Any]
+    template: dict[str, Any]
+    kind: str
+    reference: str | None
+
+
+def in_database(session: Session) -> bool:
+    """Whether ledger writes on this session run as database functions (PostgreSQL)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def run_call(
+    conn: Connection, call: DatabaseCall, scope: str | None = None, key: str | None = None, digest: str | None = None
+) -> tuple[dict[str, Any], bool]:
+    """Run the call (with an idempotency claim when ``scope`` is given); returns ``(response, replayed)``.
+
+    A refused write is the ConflictError the Python path raises; the statement
+    failed, so a surrounding transaction must roll back.
+    """
+    params = {**call.params, "scope": scope, "key": key, "hash": digest, "response": json.dumps(call.template)}
+    try:
+        row = conn.execute(call.sql, params).one()
+    except DBAPIError as exc:
+        code = getattr(exc.orig, "sqlstate", None)
+        diag = getattr(exc.orig, "diag", None)
+        if code == "PT402":
+            raise ConflictError(str(getattr(diag, "message_primary", "") or "not enough points")) from exc
+        if code == "PT409":
+            raise ConflictError(f"idempotency key {key!r} was used with a different request") from exc
+        if code == "23505" and getattr(diag, "constraint_name", None) == "uq_ledger_transactions_natural_key":
+            raise ConflictError(f"reference {call.reference!r} was already used for {call.kind}") from exc
+        if code == "23514" and getattr(diag, "table_name", None) == "points_wallets":  # pragma: no cover - backstop
+            raise ConflictError(f"member {call.params['member']} does not have enough points") from exc
+        raise
+    if row.txn_id is None:
+        return dict(row.stored), True
+    return {**call.template, "id": int(row.txn_id)}, False

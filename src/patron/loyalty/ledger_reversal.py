@@ -73,7 +73,17 @@ class _Plan:
 
 
 def _load_lots(session: Session, condition: object) -> dict[int, _Lot]:
-    rows = session.scalars(select(PointsLot).where(condition))  # type: ignore[arg-type]
+    columns = (
+        PointsLot.id,
+        PointsLot.member_key,
+        PointsLot.source,
+        PointsLot.points,
+        PointsLot.remaining,
+        PointsLot.status,
+        PointsLot.expires_at,
+        PointsLot.transaction_id,
+    )
+    rows = session.execute(select(*columns).where(condition))  # type: ignore[arg-type]  # plain rows, no entities
     return {
         r.id: _Lot(
             r.id,

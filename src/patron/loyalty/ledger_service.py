@@ -7,17 +7,20 @@ key with another request is a ConflictError.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from patron.db.base import utcnow
 from patron.db.engine import OperationalStore
-from patron.db.idempotency import run_idempotent
+from patron.db.idempotency import run_idempotent, run_idempotent_in_database
+from patron.errors import ValidationError
 from patron.loyalty import ledger
 from patron.loyalty.ledger_jobs import Progress
-from patron.loyalty.ledger_posting import check_member_key
+from patron.loyalty.ledger_posting import DatabaseCall, check_member_key, run_call
 from patron.loyalty.ledger_schemas import (
     AdjustRequest,
     BalanceRead,
@@ -51,6 +54,29 @@ def _request(member_key: str | None, body: Any) -> dict[str, Any]:
     return data
 
 
+def _write(
+    store: OperationalStore,
+    scope: str,
+    key: str,
+    request: dict[str, Any],
+    build: Callable[[], DatabaseCall],
+    action: Callable[[Session], dict[str, Any]],
+) -> tuple[dict[str, Any], bool]:
+    """One idempotent write: on PostgreSQL one database call, else ``action`` under :func:`run_idempotent`."""
+    if store.dialect == "postgresql":
+        try:
+            call = build()
+        except ValidationError:
+            pass  # checked again after the key by the general path, so a replay still replays
+        else:
+
+            def run(conn: Connection, digest: str) -> tuple[dict[str, Any], bool]:
+                return run_call(conn, call, scope, key, digest)
+
+            return run_idempotent_in_database(store, key, request, run)
+    return run_idempotent(store, scope, key, request, action)
+
+
 def earn_points(
     store: OperationalStore, idempotency_key: str, member_key: str, body: EarnRequest, actor: str
 ) -> tuple[LedgerTransactionRead, bool]:
@@ -61,7 +87,10 @@ def earn_points(
         txn = ledger.earn(session, member_key=member_key, actor=actor, **body.model_dump())
         return txn.model_dump(mode="json")
 
-    response, replayed = run_idempotent(store, "points.earn", idempotency_key, _request(member_key, body), action)
+    def build() -> DatabaseCall:
+        return ledger.earn_call(member_key=member_key, actor=actor, **body.model_dump())
+
+    response, replayed = _write(store, "points.earn", idempotency_key, _request(member_key, body), build, action)
     return LedgerTransactionRead.model_validate(response), replayed
 
 
@@ -75,7 +104,10 @@ def redeem_points(
         txn = ledger.redeem(session, member_key=member_key, actor=actor, **body.model_dump())
         return txn.model_dump(mode="json")
 
-    response, replayed = run_idempotent(store, "points.redeem", idempotency_key, _request(member_key, body), action)
+    def build() -> DatabaseCall:
+        return ledger.redeem_call(member_key=member_key, actor=actor, **body.model_dump())
+
+    response, replayed = _write(store, "points.redeem", idempotency_key, _request(member_key, body), build, action)
     return LedgerTransactionRead.model_validate(response), replayed
 
 
@@ -89,7 +121,10 @@ def adjust_points(
         txn = ledger.adjust(session, member_key=member_key, points=body.points, reason=body.reason, actor=actor)
         return txn.model_dump(mode="json")
 
-    response, replayed = run_idempotent(store, "points.adjust", idempotency_key, _request(member_key, body), action)
+    def build() -> DatabaseCall:
+        return ledger.adjust_call(member_key=member_key, points=body.points, reason=body.reason, actor=actor)
+
+    response, replayed = _write(store, "points.adjust", idempotency_key, _request(member_key, body), build, action)
     return LedgerTransactionRead.model_validate(response), replayed
 
 
