@@ -1,12 +1,13 @@
 """Recommender comparison on the reference data sets: every model and the hybrid, per published protocol.
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/recs_evaluate.py [--only movielens] [--json out.json]
-        [--search-budget SECONDS] [--report-dir DIR]
+        [--search-budget SECONDS] [--folds N] [--report-dir DIR]
 
 Without ``--search-budget`` the models run with the parameters chosen on the
 validation splits (``patron.recs.evaluation.search.TUNED``); with it, they are
-searched again on each validation split first. The test split never chooses
-anything.
+searched again on each validation split first (with ``--folds N`` the blend is
+scored by its mean NDCG over ``N`` validation folds). The test split never
+chooses anything.
 """
 
 from __future__ import annotations
@@ -40,11 +41,14 @@ RUNS = (
 SLOW = {"bpr"}  # minutes per fit on one core; run with --with-slow
 
 
-def run(key: str, dataset: str, protocol: str, repeats: bool, k: int, budget: float, slow: bool) -> EvaluationReport:
+def run(
+    key: str, dataset: str, protocol: str, repeats: bool, k: int, budget: float, slow: bool, folds: int = 1
+) -> EvaluationReport:
     split = make_split(load_dataset(dataset), protocol, repeats=repeats)  # type: ignore[arg-type]
     names = [m for m in load_all() if m != "hybrid" and (slow or m not in SLOW)] + ["hybrid"]
     if budget > 0:
-        specs, found = tune(names, split.validation(), seconds=budget, k=k)
+        validation = split.validation_folds(max(folds, 1))
+        specs, found = tune(names, validation[0], seconds=budget, k=k, folds=validation[1:])
         searches = [s.model_dump(mode="json", exclude={"trials"}) for s in found]
     else:
         tuned = TUNED.get(key, {})
@@ -60,6 +64,7 @@ def main() -> None:
     parser.add_argument("--only", help="run only the runs whose key contains this text")
     parser.add_argument("--json", type=Path, help="write every report as one JSON file")
     parser.add_argument("--search-budget", type=float, default=0.0)
+    parser.add_argument("--folds", type=int, default=1, help="validation folds scoring the blend search")
     parser.add_argument("--report-dir", type=Path)
     parser.add_argument("--with-slow", action="store_true", help=f"also run {', '.join(sorted(SLOW))}")
     args = parser.parse_args()
@@ -69,7 +74,7 @@ def main() -> None:
         if args.only and args.only not in key:
             continue
         with section(key):
-            report, seconds = timed(partial(run, key, *setup, args.search_budget, args.with_slow))
+            report, seconds = timed(partial(run, key, *setup, args.search_budget, args.with_slow, args.folds))
             print(markdown_table(report))
             print(f"{seconds:.0f} s in all")
             out[key] = report.model_dump(mode="json")
