@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -19,7 +19,8 @@ __all__ = ["SESSION_COOKIE", "Caller", "Reader", "Rt", "audit", "client_ip", "re
 SESSION_COOKIE = "patron_session"
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: no I/O, so FastAPI calls it on the event loop instead of handing it to a worker thread
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -49,7 +50,7 @@ def current_principal(request: Request, runtime: Rt) -> Principal:
 Caller = Annotated[Principal, Depends(current_principal)]
 
 
-def require(permission: Permission) -> Callable[[Principal], Principal]:
+def require(permission: Permission) -> Callable[[Principal], Awaitable[Principal]]:
     """Dependency factory: the caller must hold ``permission``.
 
     Declare it before other dependencies such as ``Reader``: FastAPI resolves
@@ -57,7 +58,7 @@ def require(permission: Permission) -> Callable[[Principal], Principal]:
     (a missing build, say) is looked up.
     """
 
-    def check(principal: Caller) -> Principal:
+    async def check(principal: Caller) -> Principal:  # no I/O: runs on the event loop
         if principal.mfa_pending:
             raise AuthorizationError(
                 "admins must enrol a second factor first: POST /api/v1/auth/mfa/setup, then /api/v1/auth/mfa/confirm"

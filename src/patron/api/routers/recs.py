@@ -36,7 +36,7 @@ UnitQuery = Annotated[
 ItemList = Annotated[list[str] | None, Query(max_length=200)]
 
 
-def _filters(
+async def _filters(
     categories: ItemList = None,
     exclude_categories: ItemList = None,
     price_min: Annotated[float | None, Query(ge=0)] = None,
