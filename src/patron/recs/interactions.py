@@ -121,11 +121,12 @@ def _unmatched_purchase_events(events: ir.Table, lines: ir.Table, hours: float) 
     bought = events.filter(events.event_type == "purchase")
     window = hours * 3600.0
     right = lines.select(m=lines.member_key, p=lines.product_key, s=_seconds(lines.at))
-    gap = _seconds(bought.occurred_at) - right.s
-    return bought.anti_join(
-        right,
-        [bought.member_key == right.m, bought.product_key == right.p, gap <= window, gap >= -window],
-    )
+    # An equi-join on (member, product) first, then the time window: an anti-join carrying the window as a
+    # residual condition is planned as a nested loop (every purchase event against every line).
+    pairs = bought.join(right, [bought.member_key == right.m, bought.product_key == right.p])
+    gap = _seconds(pairs.occurred_at) - pairs.s
+    matched = pairs.filter((gap <= window) & (gap >= -window)).select("event_key").distinct()
+    return bought.anti_join(matched, "event_key")
 
 
 def weighted_signals(tables: Mapping[str, ir.Table], as_of: date | datetime, config: InteractionConfig) -> ir.Table:
