@@ -61,6 +61,10 @@ GRANTS: dict[str, frozenset[str]] = {
     "loyalty:write": frozenset({"admin", "marketer", "support"}),
     "loyalty:adjust": frozenset({"admin", "support"}),
     "loyalty:manage": frozenset({"admin", "marketer"}),
+    "consent:read": frozenset({"admin", "marketer", "support"}),
+    "consent:write": frozenset({"admin", "support"}),
+    "privacy:manage": frozenset({"admin", "support"}),
+    "retention:manage": frozenset({"admin"}),
 }
 
 

@@ -28,6 +28,8 @@ ROUTERS: tuple[str, ...] = (
     "loyalty_program",
     "promotions",
     "imports",
+    "consent",
+    "privacy",
     "admin",
 )
 

@@ -23,6 +23,10 @@ loyalty:read          x     x       x        x
 loyalty:write         x             x        x
 loyalty:adjust        x                      x
 loyalty:manage        x             x
+consent:read          x             x        x
+consent:write         x                      x
+privacy:manage        x                      x
+retention:manage      x
 =================== ===== ======= ======== =======
 
 An API key acts with its role, narrowed to its scopes.
@@ -57,6 +61,10 @@ Permission = Literal[
     "loyalty:write",
     "loyalty:adjust",
     "loyalty:manage",
+    "consent:read",
+    "consent:write",
+    "privacy:manage",
+    "retention:manage",
 ]
 
 PERMISSIONS: dict[Permission, frozenset[Role]] = {
@@ -80,6 +88,10 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     "loyalty:write": frozenset({"admin", "marketer", "support"}),
     "loyalty:adjust": frozenset({"admin", "support"}),
     "loyalty:manage": frozenset({"admin", "marketer"}),
+    "consent:read": frozenset({"admin", "marketer", "support"}),
+    "consent:write": frozenset({"admin", "support"}),
+    "privacy:manage": frozenset({"admin", "support"}),
+    "retention:manage": frozenset({"admin"}),
 }
 
 

@@ -21,10 +21,13 @@ from patron.cli import (
     data,
     demo,
     forecasts,
+    keys,
     loyalty,
     points,
+    privacy,
     promotions,
     recs,
+    retention,
     tags,
 )
 from patron.cli.common import close_runtimes, fail_on_error, open_runtime, print_json
@@ -49,6 +52,9 @@ app.add_typer(promotions.app, name="promotions")
 app.add_typer(admin.operators, name="operators")
 app.add_typer(admin.api_keys, name="api-keys")
 app.add_typer(audit.app, name="audit")
+app.add_typer(keys.app, name="keys")
+app.add_typer(privacy.app, name="privacy")
+app.add_typer(retention.app, name="retention")
 app.add_typer(data.imports, name="imports")
 app.command("import")(data.import_file)
 app.command("build")(data.build)

@@ -1,0 +1,7 @@
+"""API routes: privacy."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,7 @@
+"""Authorization-walk entries of the privacy routes."""
+
+from __future__ import annotations
+
+from tests.api.walk_types import Route
+
+MATRIX: dict[tuple[str, str], Route] = {}
