@@ -6,4 +6,6 @@ import typer
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Members' consents and data-subject requests (export, correction, restriction, erasure).", no_args_is_help=True)
+app = typer.Typer(
+    help="Members' consents and data-subject requests (export, correction, restriction, erasure).", no_args_is_help=True
+)
