@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from patron.db.engine import OperationalStore
 from patron.members.models import VaultEntry
 from patron.members.vault import PERSONAL_FIELDS, FieldCipher
 
-__all__ = ["find_by_email", "read_personal", "write_personal"]
+__all__ = ["find_by_email", "read_personal", "shred_member", "write_personal"]
 
 _CHUNK = 20_000
 
@@ -65,3 +66,11 @@ def find_by_email(store: OperationalStore, cipher: FieldCipher, email: str) -> l
     index = cipher.blind_index("email", email)
     with store.session() as sess:
         return list(sess.scalars(select(VaultEntry.member_key).where(VaultEntry.email_index == index)))
+
+
+def shred_member(session: Session, member_key: str) -> None:
+    """Destroy one member's personal data inside the caller's transaction (erasure).
+
+    The member-key mapping is left to the caller, which decides when the link goes.
+    """
+    session.execute(delete(VaultEntry).where(VaultEntry.member_key == member_key))
