@@ -1,6 +1,6 @@
 """Member recommendations over HTTP on loopback, beside a bare endpoint of the same framework.
 
-One uvicorn worker serves both, in the same run:
+A uvicorn server (one worker, then two: ``--workers``) serves both, in the same run:
 
 * ``GET /api/v1/recs/members/{key}?placement=home&k=10&price_max=20``: the real
   route: API-key authentication, A/B assignment, the model version's engine,
@@ -11,12 +11,12 @@ One uvicorn worker serves both, in the same run:
 The load generator is a separate process: asyncio clients on keep-alive
 connections, each sending its next request as soon as the previous answer is
 read, over the members of the shop in turn. Reported: requests per second, p50
-and p99 latency, at 50 and at 5 concurrent clients.
+and p99 latency, at 50 and at 5 concurrent clients, per number of workers.
 
 Usage (a data directory with online-retail imported and built; a version is
 trained and put on the ``home`` placement when it has none)::
 
-    python bench/recs_http.py --home /path/to/home [--model itemknn] [--seconds 10]
+    python bench/recs_http.py --home /path/to/home [--model itemknn] [--seconds 10] [--workers 1 2]
 """
 
 from __future__ import annotations
@@ -146,6 +146,7 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help="A Patron data directory with online-retail built.")
     parser.add_argument("--model", default="itemknn")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="Uvicorn workers, one run each.")
     parser.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--paths", help=argparse.SUPPRESS)
@@ -159,36 +160,44 @@ def main() -> None:
         parser.error("--home is required")
     print(f"machine: {machine()}")
     key, members = _prepare(args.home.resolve(), args.model)
+    tmp = args.home.resolve() / "bench-tmp"
+    tmp.mkdir(exist_ok=True)
+    for workers in args.workers:
+        _run(args.home.resolve(), workers, key, members, args.seconds, tmp)
+
+
+def _run(home: Path, workers: int, key: str, members: list[str], seconds: float, tmp: Path) -> None:
+    """Start a server with ``workers`` processes, warm every worker up, measure at 50 and 5 clients."""
     port = _free_port()
     env = {
         **os.environ,
-        "PATRON_HOME": str(args.home.resolve()),
+        "PATRON_HOME": str(home),
         "PATRON_ENV": "development",
         "OPENBLAS_NUM_THREADS": "1",
         "PYTHONPATH": str(Path(__file__).resolve().parent),
     }
     server = subprocess.Popen(
-        [python(), "-m", "uvicorn", "--factory", "recs_http:make_app", "--port", str(port), "--workers", "1",
-         "--log-level", "warning", "--no-access-log"],
+        [python(), "-m", "uvicorn", "--factory", "recs_http:make_app", "--port", str(port), "--workers",
+         str(workers), "--log-level", "warning", "--no-access-log"],
         env=env,
     )  # fmt: skip
     try:
         _wait(port)
         real = [f"/api/v1/recs/members/{m}?placement={PLACEMENT}&k=10&price_max=20" for m in members]
         bare = [f"/bare/{m}" for m in members]
-        tmp = args.home.resolve() / "bench-tmp"
-        tmp.mkdir(exist_ok=True)
-        _measure(port, real[:200], key, 5, 2.0, tmp)  # loads the engine and warms caches
+        # loads the engine in every worker and warms caches (connections spread over the workers)
+        _measure(port, real[:400], key, 10 * workers, 3.0, tmp)
         for clients in (50, 5):
-            with section(f"{clients} concurrent clients, {args.seconds:g} s each"):
+            with section(f"{workers} worker(s), {clients} concurrent clients, {seconds:g} s each"):
                 for label, paths, auth in (
                     ("bare FastAPI, precomputed list", bare, None),
                     ("member recs + rules", real, key),
                 ):
-                    r = _measure(port, paths, auth, clients, args.seconds, tmp)
+                    load = os.getloadavg()[0]
+                    r = _measure(port, paths, auth, clients, seconds, tmp)
                     print(
                         f"{label:32s} {r['rps']:8.0f} req/s   p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms"
-                        f"   ({r['requests']:.0f} requests)",
+                        f"   ({r['requests']:.0f} requests, load average {load:.2f} before)",
                         flush=True,
                     )
     finally:

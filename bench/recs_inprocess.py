@@ -2,10 +2,15 @@
 
 A synthetic shop: 100,000 items in 500 categories (2% out of stock, 0.5% hidden), 200,000 members with
 about 10 interactions each drawn from a Zipf popularity (2M interactions) and 3 purchases each. An ALS
-model (32 factors, 2 iterations: the factors' quality does not change the cost of a list) is fitted on it,
-written as a version directory like ``train_version`` writes, and opened with ``RecEngine.open``.
+model (32 factors, 2 iterations) is fitted on it, written as a version directory like ``train_version``
+writes (with its candidate index), and opened twice with ``RecEngine.open``: through the candidate index
+(the default at this size) and with every item scored (``index_min_items=None``).
 
-Timed, one request at a time in one thread (after a warm-up), p50 / p99 / max over the requests:
+The recall of the index: for 2,000 members, the exact top 10 of the model's scores against the top 10 of
+the index's candidates (scored exactly), and the default-rules pages of both engines against each other.
+
+Timed, one request at a time in one thread (after a warm-up), the two engines alternating request by
+request so that both see the same machine load, p50 / p99 / max over the requests:
 
 * ``model.scores``: the model's scoring call alone, for a known member (what serving adds is the difference);
 * ``member``: a known member, default rules (availability, already-bought exclusion), reasons;
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -39,7 +45,7 @@ from patron.recs.base import Interactions, ItemCatalog
 from patron.recs.interactions import InteractionConfig
 from patron.recs.models.mf import Als
 from patron.recs.rules import ItemFacts, RecRequest
-from patron.recs.serving import RecEngine
+from patron.recs.serving import RecEngine, RecList
 from patron.recs.training import write_version
 
 
@@ -83,8 +89,9 @@ def build_version(directory: Path, n_items: int, n_members: int) -> dict[str, fl
         }
     )
     segments = {str(m): "champions" for m in data.user_ids[:1000]}
-    write_version(directory, model, facts, purchases, segments, trending, InteractionConfig())
+    extra = write_version(directory, model, facts, purchases, segments, trending, InteractionConfig())
     (directory / "manifest.json").write_text(json.dumps({"model": "als", "synthetic": True}))
+    print(json.dumps({"candidate_index": extra.get("candidate_index")}))
     return {"generate_s": made - began, "fit_s": fitted - made, "write_s": time.perf_counter() - fitted}
 
 
@@ -93,45 +100,65 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "max_ms": float(ms.max())}
 
 
-def measure(engine: RecEngine, requests: int, rng: np.random.Generator) -> dict[str, dict[str, float]]:
-    members = engine.model.user_ids
-    cats = engine.facts.categories
-    items = engine.facts.item_ids
+def recall(indexed: RecEngine, exact: RecEngine, members: list[str]) -> dict[str, float]:
+    """Recall@10 of the index's candidates (no rules) and overlap of the default pages with exact ones."""
+    index, model = indexed.index, indexed.model
+    assert index is not None and isinstance(model, Als)
+    raw = pages = 0
+    for m in members:
+        vector = model.user_factors[indexed.user_index[m]]
+        found = index.search(vector, 128)
+        best = found[np.lexsort((found, -model.item_scores(vector, found)))][:10]
+        truth = np.argsort(-model.item_scores(vector))[:10]
+        raw += len(set(best.tolist()) & set(truth.tolist()))
+        fast, slow = indexed.for_member(m), exact.for_member(m)
+        pages += len({i.item_id for i in fast.items} & {i.item_id for i in slow.items})
+    return {"index_recall_at_10": raw / (10 * len(members)), "page_overlap_at_10": pages / (10 * len(members))}
+
+
+def measure(indexed: RecEngine, exact: RecEngine, requests: int, rng: np.random.Generator) -> dict[str, Any]:
+    members = indexed.model.user_ids
+    cats = indexed.facts.categories
+    items = indexed.facts.item_ids
     filters = RecRequest(
         price_min=5,
         price_max=80,
         exclude_categories=[str(cats[1])],
         exclude=items[rng.integers(0, len(items), 20)].tolist(),
     )
+    narrow = RecRequest(price_max=float(np.nanpercentile(indexed.facts.price, 1)))
 
-    def scores_only(m: str) -> Any:
+    def scores_only(engine: RecEngine, m: str) -> None:
         row = engine.user_index[m]
         engine.model.scores(engine.history(m)[0], np.asarray([row]))
-        return None
 
     cases: dict[str, Any] = {
         "model.scores": scores_only,
-        "member": lambda m: engine.for_member(m),
-        "member+filters": lambda m: engine.for_member(m, filters),
-        "member+feedback": lambda m: engine.for_member(m),
-        "member+mmr": lambda m: engine.for_member(m, RecRequest(diversity=0.7)),
-        "cold": lambda m: engine.for_member("new-" + m),
+        "member": lambda e, m: e.for_member(m),
+        "member+filters": lambda e, m: e.for_member(m, filters),
+        "member+1%price": lambda e, m: e.for_member(m, narrow),
+        "member+feedback": lambda e, m: e.for_member(m),
+        "member+mmr": lambda e, m: e.for_member(m, RecRequest(diversity=0.7)),
+        "cold": lambda e, m: e.for_member("new-" + m),
     }
-    out = {}
+    out: dict[str, Any] = {}
     for name, call in cases.items():
         picked = members[rng.integers(0, len(members), requests + 50)].tolist()
         if name == "member+feedback":
             for m in picked:
-                engine.with_feedback(m, str(items[rng.integers(0, len(items))]), "cart")
-        samples = []
+                item = str(items[rng.integers(0, len(items))])
+                for engine in (indexed, exact):
+                    engine.with_feedback(m, item, "cart")
+        samples: dict[str, list[float]] = {"index": [], "exact": []}
         for n, m in enumerate(picked):
-            began = time.perf_counter()
-            rec = call(m)
-            elapsed = time.perf_counter() - began
-            assert rec is None or len(rec.items) == 10
-            if n >= 50:  # warm-up
-                samples.append(elapsed)
-        out[name] = percentiles(samples)
+            for label, engine in (("index", indexed), ("exact", exact)):
+                began = time.perf_counter()
+                rec: RecList | None = call(engine, m)
+                elapsed = time.perf_counter() - began
+                assert rec is None or len(rec.items) == 10
+                if n >= 50:  # warm-up
+                    samples[label].append(elapsed)
+        out[name] = {label: percentiles(values) for label, values in samples.items()}
     return out
 
 
@@ -148,11 +175,25 @@ def main() -> None:
         with section(f"version: {args.items:,} items, {args.members:,} members"):
             print(json.dumps({k: round(v, 2) for k, v in build_version(directory, args.items, args.members).items()}))
         began = time.perf_counter()
-        engine = RecEngine.open(directory)
-        print(f"RecEngine.open: {time.perf_counter() - began:.2f} s")
-        with section(f"for_member top-10, {args.requests} requests per case, one thread"):
-            for name, figures in measure(engine, args.requests, np.random.default_rng(11)).items():
-                print(f"{name:16s} " + "  ".join(f"{k} {v:7.3f}" for k, v in figures.items()))
+        indexed = RecEngine.open(directory)
+        opened = time.perf_counter()
+        exact = RecEngine.open(directory, index_min_items=None)
+        print(
+            f"RecEngine.open: {opened - began:.2f} s with the stored index, {time.perf_counter() - opened:.2f} s exact"
+        )
+        assert indexed.index is not None
+        print(json.dumps({"index": {k: v for k, v in vars(indexed.index.header).items() if k != "fingerprint"}}))
+        with section("recall of the candidate index, 2,000 members"):
+            sample = indexed.model.user_ids[np.random.default_rng(3).integers(0, args.members, 2000)].tolist()
+            print(json.dumps({k: round(v, 4) for k, v in recall(indexed, exact, sample).items()}))
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        with section(f"for_member top-10, {args.requests} requests per case and engine, one thread, ms (load {load})"):
+            print(f"{'case':16s} {'index p50':>9s} {'p99':>7s} {'max':>7s}   {'exact p50':>9s} {'p99':>7s} {'max':>7s}")
+            for name, figures in measure(indexed, exact, args.requests, np.random.default_rng(11)).items():
+                row = [figures[e][k] for e in ("index", "exact") for k in ("p50_ms", "p99_ms", "max_ms")]
+                print(
+                    f"{name:16s} {row[0]:9.3f} {row[1]:7.3f} {row[2]:7.3f}   {row[3]:9.3f} {row[4]:7.3f} {row[5]:7.3f}"
+                )
     print(f"peak RSS {peak_rss_mib():.0f} MiB")
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx2 import Response
 from sqlalchemy import select
 
 from patron.api.app import create_app
@@ -159,3 +160,49 @@ def test_an_analyst_reads_but_may_not_issue(runtime: Runtime) -> None:
 
     assert listed.status_code == 200
     assert "loyalty:write" in assert_problem(refused, 403)["detail"]
+
+
+def test_an_order_checks_out_holds_its_automatic_promotion_and_gives_it_back(
+    client: TestClient, runtime: Runtime
+) -> None:
+    client.post(
+        f"{API}/promotions/templates",
+        json={"code": "AUTO5", "name": "5 off", "kind": "fixed", "params": {"amount": 5}, "automatic": True,
+              "global_limit": 1},
+    )  # fmt: skip
+    cart = {"lines": [{"line_id": "1", "product": "shoe", "unit_price": "50", "quantity": 1}], "member_key": member()}
+
+    def checkout(order: str, key: str) -> Response:
+        return client.post(
+            f"{API}/carts/checkout", json={**cart, "order_reference": order}, headers={"Idempotency-Key": key}
+        )
+
+    first = checkout("o-1", "k-1")
+    replay = checkout("o-1", "k-1")
+    second = checkout("o-2", "k-2")  # the only use is taken: priced without it
+    twice = checkout("o-1", "k-3")
+
+    assert first.status_code == 200, first.text
+    assert first.json()["cart"]["total"] == "45.00"
+    assert [(u["template_code"], u["coupon_code"], u["status"]) for u in first.json()["uses"]] == [
+        ("AUTO5", None, "reserved")
+    ]
+    assert replay.json() == first.json() and replay.headers["idempotent-replayed"] == "true"
+    assert (second.json()["cart"]["total"], second.json()["uses"]) == ("50.00", [])
+    assert "holds promotions already" in assert_problem(twice, 409)["detail"]
+    paid = client.post(
+        f"{API}/orders/promotions/redeem", json={"order_reference": "o-1"}, headers={"Idempotency-Key": "p1"}
+    )
+    assert [u["status"] for u in paid.json()["uses"]] == ["redeemed"]
+    cancelled = client.post(
+        f"{API}/orders/promotions/release", json={"order_reference": "o-1"}, headers={"Idempotency-Key": "c1"}
+    )
+    assert [u["status"] for u in cancelled.json()["uses"]] == ["released"]
+    listed = client.get(f"{API}/orders/promotions", params={"order_reference": "o-1"})
+    assert listed.json() == cancelled.json()
+    templates = {t["code"]: t for t in client.get(f"{API}/promotions/templates").json()}
+    assert (templates["AUTO5"]["used"], float(templates["AUTO5"]["spent"])) == (0, 0.0)
+    assert checkout("o-3", "k-4").json()["cart"]["total"] == "45.00"  # the use came back
+    with runtime.store.session() as session:
+        actions = set(session.scalars(select(AuditEntry.action)))
+    assert {"cart.checkout", "order.redeem", "order.release"} <= actions

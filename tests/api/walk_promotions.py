@@ -1,4 +1,4 @@
-"""Authorization-walk entries of the promotion, coupon, cart and reward routes.
+"""Authorization-walk entries of the promotion, coupon, cart, order and reward routes.
 
 Every sample makes what it needs (a template, a coupon, a reward, points) with
 names of its own, so that each role's request succeeds however often it runs.
@@ -73,6 +73,20 @@ def _held(w: World, action: str) -> Call:
 
 
 _CART = {"lines": [{"line_id": "1", "product": "85123A", "unit_price": "2.55", "quantity": 12}], "shipping_fee": "4.95"}
+
+
+def _checkout(w: World) -> Call:
+    order = w.unique("walk-order")
+    payload = {**_CART, "order_reference": order, "member_key": w.member_key, "coupons": [_coupon(w)]}
+    return _call(payload=payload, key=w.unique("checkout"))
+
+
+def _order(w: World, action: str) -> Call:
+    """An order holding a coupon, paid or cancelled as a whole."""
+    order = w.unique("walk-order")
+    _coupon(w, order)
+    return _call(payload={"order_reference": order}, key=w.unique(action))
+
 
 MATRIX: dict[tuple[str, str], Route] = {
     ("GET", f"{V1}/promotions/templates"): Route("loyalty:read"),
@@ -212,6 +226,56 @@ MATRIX: dict[tuple[str, str], Route] = {
                 "price not a number",
                 lambda _w: body({"lines": [{"line_id": "1", "product": "p", "unit_price": "cheap", "quantity": 1}]}),
                 ("body", "lines", "0", "unit_price"),
+            ),
+        ),
+    ),
+    ("POST", f"{V1}/carts/checkout"): Route(
+        "loyalty:write",
+        lambda w, _role: _checkout(w),
+        (
+            Bad("order missing", lambda w: _call(payload=_CART, key=w.unique("k")), ("body", "order_reference")),
+            Bad(
+                "no lines",
+                lambda w: _call(payload={"order_reference": "o", "lines": []}, key=w.unique("k")),
+                ("body", "lines"),
+            ),
+            Bad(
+                "no idempotency key",
+                lambda _w: _call(payload={**_CART, "order_reference": "o"}),
+                ("header", "Idempotency-Key"),
+            ),
+        ),
+    ),
+    ("GET", f"{V1}/orders/promotions"): Route(
+        "loyalty:read",
+        lambda w, _role: Call(params={"order_reference": w.unique("walk-order")}),
+        (Bad("order missing", lambda _w: Call(), ("query", "order_reference")),),
+    ),
+    ("POST", f"{V1}/orders/promotions/redeem"): Route(
+        "loyalty:write",
+        lambda w, _role: _order(w, "pay"),
+        (
+            Bad("order missing", lambda w: _call(payload={}, key=w.unique("k")), ("body", "order_reference")),
+            Bad(
+                "no idempotency key",
+                lambda _w: _call(payload={"order_reference": "o"}),
+                ("header", "Idempotency-Key"),
+            ),
+        ),
+    ),
+    ("POST", f"{V1}/orders/promotions/release"): Route(
+        "loyalty:write",
+        lambda w, _role: _order(w, "cancel"),
+        (
+            Bad(
+                "order too long",
+                lambda w: _call(payload={"order_reference": "o" * 129}, key=w.unique("k")),
+                ("body", "order_reference"),
+            ),
+            Bad(
+                "no idempotency key",
+                lambda _w: _call(payload={"order_reference": "o"}),
+                ("header", "Idempotency-Key"),
             ),
         ),
     ),

@@ -12,10 +12,14 @@ from sqlalchemy import select
 from patron.errors import NotFoundError, ValidationError
 from patron.loyalty import ledger
 from patron.loyalty.earning import OrderIn
-from patron.loyalty.jobs import latest_slot, list_jobs, list_runs, parse_spec, run_due, run_now, set_schedule
+from patron.loyalty.jobs import JOBS, latest_slot, list_jobs, list_runs, parse_spec, run_due, run_now, set_schedule
 from patron.loyalty.program import record_order
 from patron.loyalty.program_models import JobRun
 from patron.loyalty.program_rules import EarningRuleCreate, create_rule
+from patron.promotions.coupons import issue_coupon, member_coupons
+from patron.promotions.models import Coupon
+from patron.promotions.schemas import TemplateCreate
+from patron.promotions.templates import create_template
 from patron.runtime import Runtime
 
 MEMBER = "m00000000000000e5"
@@ -39,6 +43,7 @@ def test_jobs_have_default_schedules(runtime: Runtime) -> None:
         "points-activation": "hourly at :05",
         "points-expiry": "daily at 00:30",
         "tier-reevaluation": "daily at 03:00",
+        "coupon-expiry": "daily at 00:45",
     }
     assert jobs["tier-reevaluation"].next_run_at == datetime(2026, 11, 12, 3, 0, tzinfo=UTC)
 
@@ -62,23 +67,26 @@ def test_each_slot_runs_once_under_concurrent_callers(runtime: Runtime) -> None:
         thread.join()
 
     assert errors == []
-    assert sorted(name for names in made for name in names) == [
+    # the loyalty jobs; other domains' jobs running under the scheduler (retention) are theirs to test
+    assert sorted(name for names in made for name in names if name in JOBS) == [
+        "coupon-expiry",
         "points-activation",
         "points-expiry",
         "tier-reevaluation",
     ]
     with runtime.store.session() as session:
-        runs = list(session.scalars(select(JobRun)))
-    assert len(runs) == 3 and {r.status for r in runs} == {"succeeded"}
-    assert run_due(runtime, NOW + timedelta(minutes=10)) == []  # same slots
-    assert [r.name for r in run_due(runtime, NOW + timedelta(hours=1))] == ["points-activation"]
+        runs = list(session.scalars(select(JobRun).where(JobRun.name.in_(JOBS))))
+    assert len(runs) == 4 and {r.status for r in runs} == {"succeeded"}
+    assert [r.name for r in run_due(runtime, NOW + timedelta(minutes=10)) if r.name in JOBS] == []  # same slots
+    assert [r.name for r in run_due(runtime, NOW + timedelta(hours=1)) if r.name in JOBS] == ["points-activation"]
 
 
 def test_a_disabled_or_rescheduled_job_follows_its_schedule(runtime: Runtime) -> None:
     set_schedule(runtime.store, "points-expiry", enabled=False)
+    set_schedule(runtime.store, "coupon-expiry", enabled=False)
     set_schedule(runtime.store, "tier-reevaluation", spec="daily at 04:00")
 
-    ran = [r.name for r in run_due(runtime, NOW)]
+    ran = [r.name for r in run_due(runtime, NOW) if r.name in JOBS]
 
     assert ran == ["points-activation", "tier-reevaluation"]
     assert list_runs(runtime.store, "tier-reevaluation")[0].slot == "2026-11-10T04:00Z"
@@ -112,6 +120,26 @@ def test_the_jobs_activate_and_expire_points_and_record_progress(runtime: Runtim
         1,
     )
     assert after_expiry.available == 0
+
+
+def test_the_coupon_expiry_job_expires_the_unused_coupons_of_ended_promotions(runtime: Runtime) -> None:
+    now = datetime.now(UTC)
+    ended = now - timedelta(hours=1)
+    with runtime.store.session() as session:
+        for code, ends_at in (("ENDED", ended), ("RUNNING", now + timedelta(days=1))):
+            data = {"code": code, "name": code, "kind": "fixed", "params": {"amount": "5"}, "ends_at": ends_at}
+            data["starts_at"] = ended - timedelta(days=1)
+            create_template(session, TemplateCreate.model_validate(data), "test")
+        for code in ("ENDED", "ENDED", "RUNNING"):
+            issue_coupon(session, code, MEMBER)
+
+    run = run_now(runtime.store, "coupon-expiry", now=now)
+
+    assert (run.status, run.result, run.stage, run.done, run.total) == ("succeeded", 2, "expiring coupons", 1, 1)
+    with runtime.store.session() as session:
+        assert sorted(c.status for c in member_coupons(session, MEMBER)) == ["expired", "expired", "issued"]
+        statuses = sorted(session.scalars(select(Coupon.status)))
+    assert statuses == ["expired", "expired", "issued"]  # stored so, not only read so
 
 
 def test_an_unknown_job_is_not_found(runtime: Runtime) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from patron.db.base import utcnow
 from patron.errors import ConflictError, NotFoundError, ValidationError
-from patron.promotions.coupons import write_once
+from patron.promotions.coupons import expire_coupons, write_once
 from patron.promotions.models import Coupon
 from patron.promotions.schemas import CartLineIn, CartRequest, TemplateCreate, TemplateUpdate
 from patron.promotions.service import (
@@ -170,6 +170,35 @@ def test_an_ended_promotion_reads_as_expired_and_cannot_be_reserved(runtime: Run
         assert member_coupons(session, buyer)[0].status == "expired"
     with runtime.store.session() as session, pytest.raises(ConflictError, match="ended"):
         reserve_coupon(session, code, order_reference="o-1", discount=D("5"))
+
+
+def test_the_expiry_job_marks_the_unused_coupons_of_ended_promotions_expired(runtime: Runtime) -> None:
+    ends = utcnow() + timedelta(days=3)
+    make_template(runtime, "ENDING", ends_at=ends)
+    make_template(runtime, "LASTING")
+    buyer = member()
+    unused, held, released, lasting = (issue(runtime, code, buyer) for code in ("ENDING",) * 3 + ("LASTING",))
+    with runtime.store.session() as session:
+        reserve_coupon(session, held, order_reference="o-1", discount=D("10"))
+        reserve_coupon(session, released, order_reference="o-2", discount=D("10"))
+        release_coupon(session, released, order_reference="o-2")
+    seen: list[tuple[int, int]] = []
+
+    assert expire_coupons(runtime.store, ends - timedelta(seconds=1)) == 0  # not ended yet
+    assert expire_coupons(runtime.store, ends, lambda done, total: seen.append((done, total))) == 2
+    assert expire_coupons(runtime.store, ends) == 0  # again: nothing left
+
+    assert seen == [(1, 1)]
+    with runtime.store.session() as session:
+        stored = {code: status for code, status in session.execute(select(Coupon.code, Coupon.status))}
+    assert (stored[unused], stored[released], stored[held], stored[lasting]) == (
+        "expired",
+        "expired",
+        "reserved",
+        "issued",
+    )
+    with runtime.store.session() as session, pytest.raises(ConflictError, match="expired"):
+        reserve_coupon(session, unused, order_reference="o-3", discount=D("10"))
 
 
 def _reserve_each(runtime: Runtime, codes: list[str], discount: str = "10") -> list[str]:

@@ -8,6 +8,7 @@ the server never holds the warehouse file (an import can run meanwhile).
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import threading
@@ -25,6 +26,7 @@ __all__ = ["ARTEFACT_TABLES", "BuildReader", "current_manifest", "publish", "rea
 ARTEFACT_TABLES = ("profiles", "orders", "events")
 _POINTER = "current.json"
 _local = threading.local()
+_open_readers: dict[int, BuildReader] = {}  # every thread's cached reader, closed at exit
 
 
 def publish(artefact_root: Path, build_dir: Path, manifest: dict[str, Any]) -> None:
@@ -78,6 +80,15 @@ def reader_for(artefact_root: Path) -> BuildReader:
         return cached
     if cached is not None:
         cached.con.disconnect()
+        _open_readers.pop(id(cached), None)
     reader = _open(manifest)
     _local.reader = reader
+    _open_readers[id(reader)] = reader
     return reader
+
+
+@atexit.register
+def _close_readers() -> None:
+    """Disconnect the readers cached in worker threads before exit; DuckDB aborts the process otherwise."""
+    for reader in list(_open_readers.values()):
+        reader.con.disconnect()

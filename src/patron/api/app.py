@@ -10,6 +10,8 @@ from fastapi import APIRouter, FastAPI
 from patron import __version__
 from patron.analytics.artefacts import current_manifest
 from patron.api.errors import install_error_handlers
+from patron.api.security import install_web_security
+from patron.audit.changes import CaptureChanges
 from patron.runtime import Runtime
 
 __all__ = ["ROUTERS", "create_app"]
@@ -47,6 +49,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    app.add_middleware(CaptureChanges)  # before -> after of each request's writes, for its audit entry
+    install_web_security(app, runtime.settings)  # outermost: headers, limits and generic 500s for everything
     api = APIRouter(prefix="/api/v1")
     for name in ROUTERS:
         api.include_router(importlib.import_module(f"patron.api.routers.{name}").router)

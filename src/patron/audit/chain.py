@@ -1,8 +1,10 @@
 """The audit log's hash chain: appending a link and verifying the whole chain.
 
-Each entry's hash is HMAC-SHA256, under a key derived from the master key,
-of the previous entry's hash and the entry's canonical fields (sequence
-number, time, actor, action, target, source address, details). Someone who
+Each entry's hash is HMAC-SHA256, under the audit-chain system key (a key of
+its own, stored wrapped by the master key, see patron.keys), of the previous
+entry's hash and the entry's canonical fields (sequence number, time, actor,
+action, target, source address, details). A master-key rotation only rewraps
+that key, so the chain keeps verifying. Someone who
 can write the database but does not hold the master key can therefore
 neither alter an entry nor rebuild the chain after a change; deleting an
 entry leaves a gap in the sequence, and cutting off the newest entries
@@ -38,7 +40,7 @@ _BATCH = 5000
 
 
 def chain_key(master: bytes) -> bytes:
-    """The chain's HMAC key, derived from the master key (never stored)."""
+    """The chain key older versions derived from the master key (adopted as the system key by their data)."""
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"patron/audit-chain/v1").derive(master)
 
 

@@ -6,6 +6,9 @@ import hashlib
 import hmac
 import math
 import secrets
+import threading
+import time
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -34,6 +37,7 @@ __all__ = [
     "Principal",
     "authenticate",
     "begin_mfa",
+    "cached_api_key",
     "confirm_mfa",
     "create_api_key",
     "create_operator",
@@ -310,14 +314,91 @@ def revoke_api_key(store: OperationalStore, key_id: int) -> ApiKeyRead:
             raise NotFoundError(f"API key {key_id} does not exist")
         if row.revoked_at is None:
             row.revoked_at = utcnow()
-        return ApiKeyRead.model_validate(row)
+        revoked = ApiKeyRead.model_validate(row)
+    _verified_keys(store).forget(key_id)  # after the commit: a request now verifies against the store again
+    return revoked
 
 
-def resolve_api_key(store: OperationalStore, key: str) -> Principal:
-    with store.session() as sess:
-        row = sess.scalar(select(ApiKey).where(ApiKey.key_hash == _digest(key)))
-        if row is None or row.revoked_at is not None:
-            raise AuthenticationError("unknown or revoked API key")
-        if row.expires_at is not None and _aware(row.expires_at) <= utcnow():
-            raise AuthenticationError("the API key has expired")
-        return Principal("api_key", row.id, row.name, row.role, frozenset(row.scopes))
+@dataclass(frozen=True)
+class _VerifiedKey:
+    principal: Principal
+    expires_at: datetime | None
+    trusted_until: float  # time.monotonic() after which the store is asked again
+
+
+class _VerifiedKeys:
+    """API keys of one store verified recently in this process, by the SHA-256 of their secret.
+
+    Only keys that verified are kept, each for ``cache_seconds``; a hit still honours the key's expiry to the
+    instant. Revoking a key here forgets it at once; another process notices within ``cache_seconds``.
+    """
+
+    _MAX = 10_000
+
+    def __init__(self) -> None:
+        self._entries: dict[str, _VerifiedKey] = {}
+        self._lock = threading.Lock()
+        self.generation = 0  # bumped by every revocation, so that a lookup begun before it is not kept
+
+    def get(self, digest: str) -> _VerifiedKey | None:
+        entry = self._entries.get(digest)
+        if entry is None or entry.trusted_until <= time.monotonic():
+            return None
+        return entry
+
+    def put(self, digest: str, entry: _VerifiedKey, generation: int) -> None:
+        with self._lock:
+            if generation != self.generation:
+                return
+            if len(self._entries) >= self._MAX:
+                self._entries.clear()
+            self._entries[digest] = entry
+
+    def forget(self, key_id: int) -> None:
+        with self._lock:
+            self.generation += 1
+            for digest in [d for d, e in self._entries.items() if e.principal.id == key_id]:
+                del self._entries[digest]
+
+
+_verified: weakref.WeakKeyDictionary[OperationalStore, _VerifiedKeys] = weakref.WeakKeyDictionary()
+_verified_lock = threading.Lock()
+
+
+def _verified_keys(store: OperationalStore) -> _VerifiedKeys:
+    cache = _verified.get(store)
+    if cache is None:
+        with _verified_lock:
+            cache = _verified.setdefault(store, _VerifiedKeys())
+    return cache
+
+
+def _unexpired(entry: _VerifiedKey) -> Principal:
+    if entry.expires_at is not None and entry.expires_at <= utcnow():
+        raise AuthenticationError("the API key has expired")
+    return entry.principal
+
+
+def cached_api_key(store: OperationalStore, key: str) -> Principal | None:
+    """The key's principal if this process verified it within its cache time, else None (no I/O)."""
+    entry = _verified_keys(store).get(_digest(key))
+    return None if entry is None else _unexpired(entry)
+
+
+def resolve_api_key(store: OperationalStore, key: str, *, cache_seconds: float = 0.0) -> Principal:
+    """The API key's principal; a key verified here is trusted for ``cache_seconds`` without asking the store."""
+    digest = _digest(key)
+    cache = _verified_keys(store)
+    entry = cache.get(digest) if cache_seconds > 0 else None
+    if entry is None:
+        generation = cache.generation
+        with store.session() as sess:
+            row = sess.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
+            if row is None or row.revoked_at is not None:
+                raise AuthenticationError("unknown or revoked API key")
+            principal = Principal("api_key", row.id, row.name, row.role, frozenset(row.scopes))
+            expires_at = None if row.expires_at is None else _aware(row.expires_at)
+        entry = _VerifiedKey(principal, expires_at, time.monotonic() + cache_seconds)
+        if cache_seconds > 0:
+            cache.put(digest, entry, generation)
+    return _unexpired(entry)

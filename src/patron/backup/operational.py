@@ -26,8 +26,8 @@ from patron.db.engine import OperationalStore
 __all__ = ["dump_tables", "load_tables", "store_is_empty", "tables"]
 
 _BATCH = 1000
-# Rows the migrations themselves create; restoring replaces them.
-_SEEDED = {"audit_chain_head"}
+# Rows that hold no user data (the migrations' seeds, the system keys made on first use); restoring replaces them.
+_SEEDED = {"audit_chain_head", "system_keys"}
 
 
 def tables() -> list[Table]:
@@ -73,18 +73,17 @@ def dump_tables(store: OperationalStore, directory: Path) -> dict[str, int]:
     """Write ``<table>.jsonl`` per table into ``directory``; returns rows per table."""
     directory.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
-    with store.engine.connect() as conn:
-        if store.dialect == "postgresql":
+    with store.engine.connect() as conn, conn.begin():
+        if store.dialect == "postgresql":  # the transaction's first statement: it has taken no snapshot yet
             conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
-        with conn.begin():
-            revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
-            for table in tables():
-                n = 0
-                with (directory / f"{table.name}.jsonl").open("w", encoding="utf-8") as handle:
-                    for row in _rows(conn, table):
-                        handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
-                        n += 1
-                counts[table.name] = n
+        revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+        for table in tables():
+            n = 0
+            with (directory / f"{table.name}.jsonl").open("w", encoding="utf-8") as handle:
+                for row in _rows(conn, table):
+                    handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+                    n += 1
+            counts[table.name] = n
     (directory / "_revision").write_text(str(revision), encoding="utf-8")
     return counts
 
@@ -117,11 +116,11 @@ def load_tables(store: OperationalStore, directory: Path) -> dict[str, int]:
     with store.engine.begin() as conn:
         for table in tables():
             path = directory / f"{table.name}.jsonl"
+            if table.name in _SEEDED:
+                conn.execute(table.delete())
             if not path.exists():
                 counts[table.name] = 0
                 continue
-            if table.name in _SEEDED:
-                conn.execute(table.delete())
             decode = _decoder(table)
             n = 0
             batch: list[dict[str, Any]] = []

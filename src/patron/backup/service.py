@@ -1,11 +1,15 @@
 """`patron backup` and `patron restore`: both stores and the built artefacts in one archive.
 
 An archive is a gzip'd tar holding ``manifest.json`` (format, Patron version,
-schema revision, time, row counts, a SHA-256 per file, and a fingerprint of
-the master key), ``operational/<table>.jsonl``, ``warehouse/<table>.parquet``
-and ``artefacts/``. The master key itself is never written into a backup:
-keep it apart (a stolen archive then yields only ciphertext and hashes);
-restoring needs the same key and refuses another one.
+schema revision, time, row counts, a SHA-256 per file, the id (fingerprint) of
+the active master key and the ids of every master key something in the
+archive is wrapped under), ``operational/<table>.jsonl``,
+``warehouse/<table>.parquet`` and ``artefacts/``. No master key is ever
+written into a backup: keep the keyring apart (a stolen archive then yields
+only ciphertext, wrapped keys and hashes); restoring needs every master key
+the archive names in the keyring, and refuses otherwise. After a rotation,
+older archives still restore as long as their master key is kept (offline)
+and put back in the keyring for the restore.
 
 Consistency: the backup holds the warehouse's writer lock from start to end,
 so no import or build runs meanwhile (they are the only writers of the
@@ -16,7 +20,6 @@ snapshot transaction.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import shutil
 import tarfile
@@ -31,6 +34,7 @@ import pyarrow.parquet as pq
 from patron import __version__
 from patron.backup.operational import dump_tables, load_tables, store_is_empty
 from patron.errors import ConflictError, ValidationError
+from patron.keys.master import key_id
 from patron.progress import NullProgress, Progress
 from patron.runtime import Runtime
 from patron.warehouse.schema import TABLES
@@ -52,14 +56,32 @@ class BackupManifest:
     operational: dict[str, int] = field(default_factory=dict)
     warehouse: dict[str, int] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    # Master keys the archive's wrapped keys need (absent from archives of older versions: key_fingerprint).
+    key_fingerprints: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+    def needed_keys(self) -> list[str]:
+        return self.key_fingerprints or [self.key_fingerprint]
+
 
 def key_fingerprint(master: bytes) -> str:
-    """Identifies the master key without revealing it."""
-    return hmac.new(master, b"patron/backup-fingerprint/v1", hashlib.sha256).hexdigest()[:16]
+    """Identifies the master key without revealing it (its key id, see patron.keys)."""
+    return key_id(master)
+
+
+def _wrapping_keys(operational: Path, active: str) -> list[str]:
+    """Ids of the master keys the dumped key tables are wrapped under (the active one if there are no system keys)."""
+    found: set[str] = set()
+    for name in ("system_keys", "member_data_keys"):
+        path = operational / f"{name}.jsonl"
+        if path.exists():
+            with path.open(encoding="utf-8") as handle:
+                found.update(json.loads(line)["master_key_id"] for line in handle)
+        if name == "system_keys" and not found:
+            found.add(active)  # older data whose keys are still derived from the active key
+    return sorted(found)
 
 
 def _sha256(path: Path) -> str:
@@ -98,16 +120,18 @@ def backup(runtime: Runtime, target: Path, progress: Progress | None = None) -> 
         finally:
             warehouse.close()
         revision = (stage / "operational" / "_revision").read_text(encoding="utf-8").strip()
+        active = runtime.keyring.active().id
         files = {str(p.relative_to(stage)): _sha256(p) for p in sorted(stage.rglob("*")) if p.is_file()}
         manifest = BackupManifest(
             FORMAT,
             __version__,
             datetime.now(UTC).isoformat(),
             revision,
-            key_fingerprint(runtime.settings.master_key_bytes),
+            active,
             counts_op,
             counts_wh,
             files,
+            _wrapping_keys(stage / "operational", active),
         )
         (stage / "manifest.json").write_text(json.dumps(manifest.as_dict(), indent=2, sort_keys=True), "utf-8")
         progress.stage("Writing the archive")
@@ -162,17 +186,20 @@ def restore(runtime: Runtime, archive: Path, progress: Progress | None = None) -
     """Restore an archive into this runtime's data directory, whose stores must be empty.
 
     Everything is checked before anything is written: the archive's checksums,
-    the master key's fingerprint, and that both stores and the artefact
-    directory are empty.
+    that the keyring holds every master key the archive needs, and that both
+    stores and the artefact directory are empty.
     """
     progress = progress or NullProgress()
     with tempfile.TemporaryDirectory(prefix="patron-restore-") as tmp:
         progress.stage("Checking the archive")
         root = _extract(archive, Path(tmp))
         manifest = _verified(root)
-        if manifest.key_fingerprint != key_fingerprint(runtime.settings.master_key_bytes):
+        missing = [kid for kid in manifest.needed_keys() if not runtime.keyring.has(kid)]
+        if missing:
             raise ValidationError(
-                "the backup was made under another master key: restore with the key it was made with", "master_key"
+                f"the backup was made under another master key ({', '.join(missing)}, not in the keyring): "
+                "restore with the key it was made with",
+                "master_key",
             )
         store = runtime.store
         store.migrate(manifest.revision)
@@ -190,6 +217,7 @@ def restore(runtime: Runtime, archive: Path, progress: Progress | None = None) -
                 raise ConflictError(f"the warehouse is not empty ({', '.join(filled)}): restore into a new one")
             progress.stage("Operational store")
             load_tables(store, root / "operational")
+            runtime.keys.forget()  # the system keys are the archive's now
             progress.stage("Warehouse tables", total=len(manifest.warehouse))
             with warehouse.transaction():
                 for name in manifest.warehouse:

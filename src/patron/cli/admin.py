@@ -88,3 +88,41 @@ def create_key(
             print_json(created.model_dump(mode="json"))
             return
         console.print(f"API key {created.id} ({created.role}): [bold]{created.key}[/bold]\nIt is shown only now.")
+
+
+@api_keys.command("list")
+def list_keys(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every API key with its role, scopes, expiry and revocation (never the secret)."""
+    from rich.table import Table
+
+    from patron.auth.service import list_api_keys
+
+    with fail_on_error():
+        keys = list_api_keys(open_runtime().store)
+        if json_out:
+            print_json([k.model_dump(mode="json") for k in keys])
+            return
+        table = Table("id", "name", "prefix", "role", "scopes", "expires", "revoked")
+        for k in keys:
+            expires = k.expires_at.isoformat(timespec="seconds") if k.expires_at else "never"
+            revoked = k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else ""
+            table.add_row(str(k.id), k.name, k.prefix, k.role, ", ".join(k.scopes), expires, revoked)
+        console.print(table)
+
+
+@api_keys.command("revoke")
+def revoke_key(
+    key_id: Annotated[int, typer.Argument(help="The key's id (see `patron api-keys list`).")],
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Revoke an API key; running servers refuse it within PATRON_API_KEY_CACHE_SECONDS (5 s by default)."""
+    from patron.auth.service import revoke_api_key
+
+    with fail_on_error():
+        runtime = open_runtime()
+        revoked = revoke_api_key(runtime.store, key_id)
+        record(runtime.store, f"cli:{getpass.getuser()}", "api_key.revoke", f"api_key:{revoked.id}")
+        if json_out:
+            print_json(revoked.model_dump(mode="json"))
+            return
+        console.print(f"API key {revoked.id} ({revoked.name}) revoked")

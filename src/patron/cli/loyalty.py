@@ -29,7 +29,9 @@ console = Console()
 app = typer.Typer(help="Loyalty program: tiers, earning rules and scheduled jobs.", no_args_is_help=True)
 tiers_app = typer.Typer(help="Member tiers and their benefits.", no_args_is_help=True)
 rules_app = typer.Typer(help="Earning rules: base rate, multipliers, caps.", no_args_is_help=True)
-jobs_app = typer.Typer(help="Points activation, points expiry and tier re-evaluation jobs.", no_args_is_help=True)
+jobs_app = typer.Typer(
+    help="Points activation, points expiry, tier re-evaluation and coupon expiry jobs.", no_args_is_help=True
+)
 app.add_typer(tiers_app, name="tiers")
 app.add_typer(rules_app, name="rules")
 app.add_typer(jobs_app, name="jobs")
@@ -274,7 +276,7 @@ def jobs_list(json_out: JsonOut = False) -> None:
 
 @jobs_app.command("run")
 def jobs_run(
-    name: Annotated[str, typer.Argument(help="points-activation, points-expiry or tier-reevaluation.")],
+    name: Annotated[str, typer.Argument(help="points-activation, points-expiry, tier-reevaluation or coupon-expiry.")],
     json_out: JsonOut = False,
 ) -> None:
     """Run a job now, with a progress bar; the run is kept in the job history."""

@@ -151,11 +151,12 @@ def serve(
     import uvicorn
 
     from patron.api.app import create_app
+    from patron.retention.logs import server_log_config
 
     with fail_on_error():
         runtime = open_runtime()
         console.print(f"Patron on http://{host}:{port}  (API docs: /api/docs)")
-        uvicorn.run(create_app(runtime), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(runtime), host=host, port=port, log_level="info", log_config=server_log_config())
 
 
 if __name__ == "__main__":  # pragma: no cover

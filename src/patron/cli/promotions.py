@@ -272,6 +272,38 @@ def stats(json_out: JsonOut = False) -> None:
     console.print(table)
 
 
+@app.command("expire-coupons")
+def expire_coupons_command(
+    as_of: Annotated[
+        datetime | None, typer.Option("--as-of", help="Judge which promotions have ended at this moment (ISO 8601).")
+    ] = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Mark the unused coupons of promotions that have ended as expired (also the `coupon-expiry` job)."""
+    from patron.cli.progress import RichProgress
+    from patron.db.base import utcnow
+    from patron.promotions.coupons import expire_coupons
+
+    with fail_on_error():
+        runtime = open_runtime()
+        moment = as_of or utcnow()
+        with RichProgress(console, enabled=not json_out) as bar:
+
+            def progress(done: int, total: int) -> None:
+                if done == 1:
+                    bar.stage("expiring coupons", total)
+                bar.advance()
+
+            expired = expire_coupons(runtime.store, moment, progress)
+        record(
+            runtime.store, _actor(), "coupon.expire", None, details={"coupons": expired, "as_of": moment.isoformat()}
+        )
+    if json_out:
+        print_json({"job": "coupon-expiry", "as_of": moment.isoformat(), "coupons": expired})
+        return
+    console.print(f"coupon-expiry: {expired:,} coupons expired as of {moment.isoformat(timespec='seconds')}")
+
+
 @rewards.command("list")
 def rewards_list(json_out: JsonOut = False) -> None:
     """The catalog with cost, stock and exchanges."""

@@ -94,9 +94,10 @@ def dynamic_keys() -> set[str]:
 def _activation_keys() -> set[str]:
     """Labels of loyalty, promotions and recommendations (codes shown through the catalog)."""
     from patron.console.loyalty_view import LOYALTY_KEYS
+    from patron.console.privacy_routes import PRIVACY_KEYS
     from patron.console.recs_routes import RECS_KEYS
 
-    return LOYALTY_KEYS | RECS_KEYS
+    return LOYALTY_KEYS | RECS_KEYS | PRIVACY_KEYS
 
 
 def _intelligence_keys() -> set[str]:

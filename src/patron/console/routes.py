@@ -1,7 +1,7 @@
 """The web console: server-rendered pages in English and Simplified Chinese.
 
 Routes: ``/login``, ``/logout``, ``/`` (dashboard), ``/members``,
-``/members/{member_key}``, ``/cohorts``, ``/funnels``, ``/segments``,
+``/members/{member_key}`` (and its ``/reveal`` form), ``/cohorts``, ``/funnels``, ``/segments``,
 ``/forecasts``, ``/lang/{code}`` and static files under ``/static``; rule tags
 (``tag_routes``) and alerts (``alert_routes``) have modules of their own.
 Pages use the API's session cookie; forms carry a CSRF token (see ``csrf``).
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
@@ -18,12 +19,15 @@ from urllib.parse import quote, urlsplit
 from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patron.analytics.artefacts import BuildReader
-from patron.api.deps import SESSION_COOKIE, Rt, audit
+from patron.api.deps import SESSION_COOKIE, Rt, audit, client_ip
+from patron.api.errors import problem
+from patron.api.security import limits_of
 from patron.auth.rules import Permission
 from patron.auth.service import Principal, authenticate, open_session, revoke_session
-from patron.console import alert_routes, loyalty_routes, recs_routes, tag_routes
+from patron.console import alert_routes, loyalty_routes, privacy_routes, recs_routes, tag_routes
 from patron.console.access import (
     ConsoleForbiddenError,
     CsrfRejectedError,
@@ -46,8 +50,8 @@ from patron.console.member_insight import member_insight
 from patron.console.rendering import LANG_COOKIE, language_of, render, runtime_of, set_csrf_cookie
 from patron.console.segment_view import SegmentFilters, segments_context
 from patron.console.views import MemberFilters, build_info, dashboard_context, members_context
-from patron.errors import AuthenticationError, MfaRequiredError, NotFoundError, RateLimitedError
-from patron.members.service import member_view
+from patron.errors import AuthenticationError, MfaRequiredError, NotFoundError, RateLimitedError, ValidationError
+from patron.members.service import member_view, personal_query_kind, personal_view, reveal_reason
 from patron.runtime import Runtime
 
 __all__ = ["install_console", "router", "safe_next"]
@@ -103,6 +107,10 @@ def login(
 ) -> Response:
     check_csrf(request, runtime, csrf_token)
     username = username.strip()
+    limited = limits_of(request.app).login.take(client_ip(request) or "unknown")  # shared with the API's sign-in
+    request.state.rate_limit = limited
+    if not limited.allowed:
+        return _login_failed(request, username[:64], next_path, "locked", 429)
     if not username or not password or len(username) > 64 or len(password) > 1024:
         return _login_failed(request, username[:64], next_path)
     try:
@@ -182,18 +190,63 @@ def dashboard(request: Request, runtime: Rt, user: User) -> Response:
 def members(request: Request, runtime: Rt, user: User) -> Response:
     require(user, "members:read")
     filters = MemberFilters.parse(request.query_params)
+    kind = personal_query_kind(filters.q)
+    personal_search = can(user, "members:personal")
+    if kind == "email" or (kind is not None and personal_search):
+        # searching by e-mail or phone is for roles that may see personal fields; others match customer ids
+        require(user, "members:personal")
+        audit(request, runtime, user.label, "member.personal_search", None, channel="console", by=kind)
     context = {"user": page_user(user), "active": "members", "filters": filters}
     reader = current_reader(runtime)
     if reader is None:
         return render(request, "members.html", {**context, "no_build": True})
     translate = Translator(language_of(request))
     return render(
-        request, "members.html", {**context, "no_build": False, **members_context(runtime, reader, filters, translate)}
+        request,
+        "members.html",
+        {
+            **context,
+            "no_build": False,
+            **members_context(runtime, reader, filters, translate, personal_search=personal_search),
+        },
     )
 
 
 @router.get("/members/{member_key}")
 def member(request: Request, runtime: Rt, user: User, member_key: str) -> Response:
+    return _member_page(request, runtime, user, member_key)
+
+
+@router.post("/members/{member_key}/reveal")
+def reveal_member(
+    request: Request,
+    runtime: Rt,
+    user: User,
+    member_key: str,
+    reason: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
+) -> Response:
+    """Support sees the personal fields in full for a reason, which the audit entry keeps."""
+    check_csrf(request, runtime, csrf_token)
+    require(user, "members:read", "members:personal")
+    try:
+        given = reveal_reason(reason)
+    except ValidationError:
+        given = None
+    if given is None:
+        return _member_page(request, runtime, user, member_key, reason_refused=True)
+    return _member_page(request, runtime, user, member_key, reason=given)
+
+
+def _member_page(
+    request: Request,
+    runtime: Runtime,
+    user: Principal,
+    member_key: str,
+    *,
+    reason: str | None = None,
+    reason_refused: bool = False,
+) -> Response:
     require(user, "members:read")
     context: dict[str, Any] = {"user": page_user(user), "active": "members", "member_key": member_key}
     reader = current_reader(runtime)
@@ -201,22 +254,26 @@ def member(request: Request, runtime: Rt, user: User, member_key: str) -> Respon
         return render(request, "member.html", {**context, "no_build": True})
     if not _MEMBER_KEY.match(member_key):
         return _not_found(request, member=True)
-    personal = can(user, "members:personal")
+    shown = personal_view(user.role, user.scopes, reason=reason) if can(user, "members:personal") else "none"
     try:
-        view = member_view(runtime, reader, member_key, include_personal=personal)
+        view = member_view(runtime, reader, member_key, include_personal=shown != "none", masked=shown == "masked")
     except NotFoundError:
         return _not_found(request, member=True)
-    if personal:
-        audit(request, runtime, user.label, "member.personal_read", member_key, channel="console")
+    if shown != "none":
+        given = {} if reason is None else {"reason": reason}
+        audit(request, runtime, user.label, "member.personal_read", member_key, channel="console", view=shown, **given)
+    context["reveal_refused"] = reason_refused
     translate = Translator(language_of(request))
     insight = member_insight(reader, view, translate)
     context |= {"no_build": False, "build": build_info(reader), "view": view, "insight": insight}
     context |= {
         "loyalty": loyalty_routes.member_panel(runtime, user, member_key),
         "recs": recs_routes.member_panel(runtime, user, member_key, view.profile.segment),
-        "notices": loyalty_routes.loyalty_notices(request, translate),
+        "notices": loyalty_routes.loyalty_notices(request, translate)
+        + privacy_routes.privacy_notices(request, translate),
+        "privacy": privacy_routes.member_panel(runtime, user, member_key),
     }
-    return render(request, "member.html", context)
+    return render(request, "member.html", context, status=422 if reason_refused else 200)
 
 
 def _analysis_page(
@@ -290,6 +347,17 @@ def _csrf_rejected(request: Request, _exc: Exception) -> Response:
     return render(request, "error.html", {"kind": "csrf", "signed_in": signed_in}, status=403)
 
 
+def _http_error(request: Request, exc: Exception) -> Response:
+    """A browser asking for a console page that does not exist gets the console's page; the API keeps JSON."""
+    assert isinstance(exc, StarletteHTTPException)
+    path = request.url.path
+    wants_page = "text/html" in request.headers.get("accept", "") and not path.startswith(("/api/", "/openapi"))
+    if wants_page and exc.status_code in (404, 405):
+        signed_in = session_principal(request, runtime_of(request)) is not None
+        return render(request, "error.html", {"kind": "not_found", "signed_in": signed_in}, status=exc.status_code)
+    return problem(exc.status_code, HTTPStatus(exc.status_code).phrase, str(exc.detail))
+
+
 def install_console(app: FastAPI) -> None:
     """Mount the console's pages, static files and error handlers on ``app``."""
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="console-static")
@@ -299,8 +367,10 @@ def install_console(app: FastAPI) -> None:
         alert_routes,
         loyalty_routes,
         recs_routes,
+        privacy_routes,
     ):
         app.include_router(module.router)
     app.add_exception_handler(LoginRequiredError, _to_login)
     app.add_exception_handler(ConsoleForbiddenError, _forbidden)
     app.add_exception_handler(CsrfRejectedError, _csrf_rejected)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -159,7 +159,7 @@ def _pager(filters: MemberFilters, result: MemberPage) -> dict[str, Any]:
     }
 
 
-def _members(runtime: Runtime, reader: BuildReader, filters: MemberFilters) -> MemberPage:
+def _members(runtime: Runtime, reader: BuildReader, filters: MemberFilters, personal_search: bool) -> MemberPage:
     return list_members(
         runtime,
         reader,
@@ -170,11 +170,17 @@ def _members(runtime: Runtime, reader: BuildReader, filters: MemberFilters) -> M
         page_size=PAGE_SIZE,
         sort=filters.sort,
         descending=filters.order == "desc",
+        personal_search=personal_search,
     )
 
 
 def members_context(
-    runtime: Runtime, reader: BuildReader, filters: MemberFilters, translate: Translator
+    runtime: Runtime,
+    reader: BuildReader,
+    filters: MemberFilters,
+    translate: Translator,
+    *,
+    personal_search: bool = False,
 ) -> dict[str, Any]:
     """One page of the members list with its filters, sort options and pager.
 
@@ -183,13 +189,13 @@ def members_context(
     """
     notices: list[str] = []
     try:
-        result = _members(runtime, reader, filters)
+        result = _members(runtime, reader, filters, personal_search)
     except (NotFoundError, ValidationError):
         if filters.tag is None:
             raise
         notices.append(translate("members.tag_unusable", tag=filters.tag or ""))
         filters = replace(filters, tag=None)
-        result = _members(runtime, reader, filters)
+        result = _members(runtime, reader, filters, personal_search)
     return {
         "build": build_info(reader),
         "filters": filters,

@@ -17,20 +17,34 @@ key, so a client may retry a request that failed.
 
 :func:`run_idempotent_in_database` keeps the same contract for an action that
 claims the key, writes and stores its response in one database statement (the
-ledger's PostgreSQL functions): the statement runs alone, in autocommit, so the
-whole write is one round trip and one transaction.
+ledger's PostgreSQL functions): the statement runs alone, in autocommit, on the
+pool's psycopg connection itself, so the whole write is one round trip and one
+transaction, with none of SQLAlchemy's per-statement work on the client.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, Connection, DateTime, Insert, Integer, String, UniqueConstraint, select, update
+import psycopg
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Insert,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+    bindparam,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -81,16 +95,37 @@ def request_hash(request: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _claim(session: Session, scope: str, key: str, digest: str) -> Insert:
-    values = {"scope": scope, "key": key, "request_hash": digest, "response": {}, "created_at": utcnow()}
-    dialect = session.get_bind().dialect.name
+_RECORDS = cast(Table, IdempotencyRecord.__table__)
+_FOUND = select(_RECORDS.c.request_hash, _RECORDS.c.response).where(
+    _RECORDS.c.scope == bindparam("p_scope"), _RECORDS.c.key == bindparam("p_key")
+)
+_STORE = update(_RECORDS).where(_RECORDS.c.id == bindparam("p_id")).values(response=bindparam("p_response"))
+
+
+@functools.cache
+def _claim(dialect: str) -> Insert:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` of a key, built once per dialect."""
+    module: Any
     if dialect == "postgresql":
-        return (
-            postgresql.insert(IdempotencyRecord).values(values).on_conflict_do_nothing(index_elements=["scope", "key"])
-        )
-    if dialect == "sqlite":
-        return sqlite.insert(IdempotencyRecord).values(values).on_conflict_do_nothing(index_elements=["scope", "key"])
-    raise ConflictError(f"idempotency keys are not supported on {dialect}")  # pragma: no cover
+        module = postgresql
+    elif dialect == "sqlite":
+        module = sqlite
+    else:  # pragma: no cover
+        raise ConflictError(f"idempotency keys are not supported on {dialect}")
+    values = {
+        "scope": bindparam("p_scope"),
+        "key": bindparam("p_key"),
+        "request_hash": bindparam("p_hash"),
+        "response": {},
+        "created_at": bindparam("p_now"),
+    }
+    statement: Insert = (
+        module.insert(_RECORDS)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["scope", "key"])
+        .returning(_RECORDS.c.id)
+    )
+    return statement
 
 
 def run_idempotent(
@@ -110,18 +145,15 @@ def run_idempotent(
     validate_key(key)
     digest = request_hash(request)
     with store.session() as session:
-        claimed = session.execute(_claim(session, scope, key, digest).returning(IdempotencyRecord.id)).scalar()
+        params = {"p_scope": scope, "p_key": key, "p_hash": digest, "p_now": utcnow()}
+        claimed = session.execute(_claim(session.get_bind().dialect.name), params).scalar()
         if claimed is None:
-            found = session.execute(
-                select(IdempotencyRecord.request_hash, IdempotencyRecord.response).where(
-                    IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
-                )
-            ).one()
+            found = session.execute(_FOUND, {"p_scope": scope, "p_key": key}).one()
             if found.request_hash != digest:
                 raise ConflictError(f"idempotency key {key!r} was used with a different request")
             return dict(found.response), True
         response = action(session)
-        session.execute(update(IdempotencyRecord).where(IdempotencyRecord.id == claimed).values(response=response))
+        session.execute(_STORE, {"p_id": claimed, "p_response": response})
         return response, False
 
 
@@ -129,15 +161,29 @@ def run_idempotent_in_database(
     store: OperationalStore,
     key: str,
     request: Mapping[str, Any],
-    call: Callable[[Connection, str], tuple[dict[str, Any], bool]],
+    call: Callable[[psycopg.Connection[Any], str], tuple[dict[str, Any], bool]],
 ) -> tuple[dict[str, Any], bool]:
     """Like :func:`run_idempotent`, for a ``call(connection, request_hash)`` that is one statement doing it all.
 
     The statement claims the key, replays or refuses as :func:`run_idempotent`
-    does, else writes and stores its response; it runs in autocommit, so it is
-    its own transaction (a failure keeps nothing, not even the key).
+    does, else writes and stores its response; it runs in autocommit on the
+    pooled psycopg connection, so it is its own transaction (a failure keeps
+    nothing, not even the key). A connection the failure broke leaves the pool.
     """
     validate_key(key)
     digest = request_hash(request)
-    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        return call(conn, digest)
+    pooled = store.engine.raw_connection()
+    driver = cast(psycopg.Connection[Any], pooled.driver_connection)
+    try:
+        driver.autocommit = True
+        try:
+            return call(driver, digest)
+        finally:
+            if not driver.broken:
+                driver.autocommit = False
+    except psycopg.Error:
+        if driver.broken or driver.closed:
+            pooled.invalidate()
+        raise
+    finally:
+        pooled.close()

@@ -25,7 +25,7 @@ import polars as pl
 
 from patron.errors import ImportFormatError
 from patron.ingest.contract import QUARANTINE_SCHEMA, Importer, ParsedBatch
-from patron.ingest.validation import ROW, RowValidator
+from patron.ingest.validation import ROW, RowValidator, table_error
 from patron.progress import NullProgress, Progress
 
 __all__ = ["CdnowImporter", "SplitLines", "read_lines", "require_digits", "split_fields", "strip_zeros"]
@@ -60,7 +60,7 @@ def read_lines(path: Path) -> pl.DataFrame:
     except pl.exceptions.NoDataError:
         return pl.DataFrame(schema={LINE: pl.String})
     except pl.exceptions.PolarsError as exc:
-        raise ImportFormatError(f"{path.name} cannot be read as text lines: {exc}") from exc
+        raise ImportFormatError(f"{path.name} cannot be read as text lines: {table_error(exc)}") from exc
     return frame.with_columns(pl.col(LINE).fill_null("").str.strip_prefix("\ufeff").str.strip_chars())
 
 

@@ -12,11 +12,12 @@ import polars as pl
 from sqlalchemy import func, insert, select
 
 from patron.db.base import utcnow
-from patron.errors import NotFoundError
+from patron.errors import ImportFormatError, NotFoundError, PatronError, ValidationError
 from patron.ingest.contract import Entity, ParsedBatch
 from patron.ingest.models import ImportRun, QuarantinedRow
 from patron.ingest.registry import importer_for
 from patron.ingest.schemas import ImportRead, QuarantinePage, QuarantineRead
+from patron.ingest.source import admit_source
 from patron.members.identity import resolve_member_keys, source_order
 from patron.members.vault import PERSONAL_FIELDS
 from patron.members.vault_store import write_personal
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 _ENTITY_ORDER: tuple[Entity, ...] = ("members", "products", "orders", "order_lines", "events", "inventory")
 _CHUNK = 20_000
+_RAW_CHARS = 4_096
 
 
 def _sha256(path: Path) -> str:
@@ -48,12 +50,26 @@ def run_import(
     mapping: dict[str, Any] | None = None,
     progress: Progress = NullProgress(),  # noqa: B008
 ) -> ImportRead:
-    """Import one file; return its reconciliation."""
+    """Import one file; return its reconciliation.
+
+    The file is admitted first (``ingest.source``: inside the import directory, a regular file, within the size
+    limit, UTF-8 text); a refusal is recorded as a failed run, before anything of the file is hashed or parsed.
+    """
     importer_cls = importer_for(fmt)
     runtime.store.require_initialised()
-    importer = importer_cls(path, mapping)
-    sha = _sha256(path) if path.is_file() else ""
-    return import_batch(runtime, fmt, path.name, lambda: importer.parse(progress), sha256=sha, progress=progress)
+    progress.stage("check file", None)
+    try:
+        source: Path | PatronError = admit_source(path, runtime.settings)
+    except (ImportFormatError, ValidationError) as refused:
+        source = refused
+
+    def produce() -> ParsedBatch:
+        if isinstance(source, PatronError):
+            raise source
+        return importer_cls(source, mapping).parse(progress)
+
+    sha = _sha256(source) if isinstance(source, Path) else ""
+    return import_batch(runtime, fmt, path.name, produce, sha256=sha, progress=progress)
 
 
 def import_batch(
@@ -83,7 +99,7 @@ def import_batch(
     except Exception as exc:
         with runtime.store.session() as sess:
             failed = sess.get_one(ImportRun, run_id)
-            failed.status, failed.error, failed.finished_at = "failed", str(exc), utcnow()
+            failed.status, failed.error, failed.finished_at = "failed", _storable(str(exc))[:4000], utcnow()
         raise
     with runtime.store.session() as sess:
         return ImportRead.model_validate(sess.get_one(ImportRun, run_id))
@@ -164,7 +180,10 @@ def _record(runtime: Runtime, run_id: int, batch: ParsedBatch, inserted: dict[st
     imported = inserted.get(batch.primary, 0)
     with runtime.store.session() as sess:
         rows = batch.quarantine.with_columns(
-            pl.lit(run_id).alias("run_id"), pl.col("field").str.slice(0, 256), pl.col("reason").str.slice(0, 512)
+            pl.lit(run_id).alias("run_id"),
+            _storable_text("field").str.slice(0, 256),
+            _storable_text("reason").str.slice(0, 512),
+            _storable_text("raw").str.slice(0, _RAW_CHARS),  # enough to find the row; a 10 MB value is not kept
         ).to_dicts()
         for start in range(0, len(rows), _CHUNK):
             sess.connection().execute(insert(QuarantinedRow), rows[start : start + _CHUNK])
@@ -182,6 +201,15 @@ def _record(runtime: Runtime, run_id: int, batch: ParsedBatch, inserted: dict[st
         "import finished",
         extra={"run_id": run_id, "rows_read": batch.rows_read, "imported": imported, "source": batch.source},
     )
+
+
+def _storable(text: str) -> str:
+    """``text`` without NUL characters, which PostgreSQL cannot store in a text column."""
+    return text.replace("\x00", "\ufffd")
+
+
+def _storable_text(column: str) -> pl.Expr:
+    return pl.col(column).str.replace_all("\x00", "\ufffd", literal=True)
 
 
 def list_imports(runtime: Runtime, limit: int = 50) -> list[ImportRead]:

@@ -13,10 +13,13 @@ import polars as pl
 
 from patron.errors import ImportFormatError
 from patron.ingest.contract import QUARANTINE_SCHEMA
+from patron.ingest.source import count_columns
 
-__all__ = ["ROW", "RowValidator", "read_text_table"]
+__all__ = ["MAX_VALUE_CHARS", "ROW", "RowValidator", "read_text_table", "table_error"]
 
 ROW = "__row"
+MAX_VALUE_CHARS = 65_536
+_TOO_LONG = f"value longer than {MAX_VALUE_CHARS:,} characters"
 
 
 def read_text_table(
@@ -33,6 +36,8 @@ def read_text_table(
     """
     if not path.exists():
         raise ImportFormatError(f"file not found: {path.name}")
+    if path.suffix != ".parquet" and has_header:
+        count_columns(path, separator)
     try:
         if path.suffix == ".parquet":
             frame = pl.read_parquet(path)
@@ -48,7 +53,7 @@ def read_text_table(
                 encoding="utf8",
             )
     except pl.exceptions.PolarsError as exc:
-        raise ImportFormatError(f"{path.name} cannot be read as a table: {exc}") from exc
+        raise ImportFormatError(f"{path.name} cannot be read as a table: {table_error(exc)}") from exc
     except UnicodeDecodeError as exc:
         raise ImportFormatError(f"{path.name} is not valid UTF-8: {exc}") from exc
     if columns is not None:
@@ -60,13 +65,32 @@ def read_text_table(
     return frame.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
 
 
+def table_error(exc: Exception) -> str:
+    """What the parser's error means for the user, without its advice on parser options."""
+    message = str(exc)
+    if "more fields than defined" in message:
+        return "a row has more fields than the header"
+    if "utf-8" in message.lower():
+        return "it is not valid UTF-8 text; convert it to UTF-8 (from GBK/GB18030 or Latin-1, for instance)"
+    return message.split("\n", 1)[0]
+
+
 class RowValidator:
-    """Accumulates parsed columns and failure masks over a text frame."""
+    """Accumulates parsed columns and failure masks over a text frame.
+
+    Every text column is checked first for a NUL character (which no store can keep) and for a value longer
+    than ``MAX_VALUE_CHARS``.
+    """
 
     def __init__(self, frame: pl.DataFrame) -> None:
         self.frame = frame
         self._checks: list[tuple[pl.Expr, str, str]] = []
         self._parsed: dict[str, pl.Expr] = {}
+        for column, dtype in frame.schema.items():
+            if column != ROW and dtype == pl.String:
+                value = pl.col(column)
+                self.check(value.str.contains("\x00", literal=True), column, "contains a NUL character")
+                self.check(value.str.len_chars() > MAX_VALUE_CHARS, column, _TOO_LONG)
 
     def require(self, column: str) -> None:
         self._checks.append((pl.col(column).is_null(), column, "required value is missing"))

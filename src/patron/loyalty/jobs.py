@@ -1,4 +1,4 @@
-"""The loyalty program's scheduled jobs: points activation and expiry, tier re-evaluation.
+"""The loyalty program's scheduled jobs: points activation and expiry, tier re-evaluation, coupon expiry.
 
 =================== ===================== ================================================================
 job                 default schedule      does
@@ -6,9 +6,12 @@ job                 default schedule      does
 points-activation   hourly at :05         makes pending points (past their return window) spendable
 points-expiry       daily at 00:30        expires points whose expiry date has come
 tier-reevaluation   daily at 03:00        re-evaluates every member's tier (down only under ``periodic``)
+coupon-expiry       daily at 00:45        marks the unused coupons of promotions that have ended ``expired``
 =================== ===================== ================================================================
 
 Member-day double points need no job: member-day multipliers apply when an order is earned.
+The retention purge (:mod:`patron.retention`) runs under this scheduler too, at the slot its settings name
+(``run_claimed``); it is not one of these jobs, so loyalty operators can neither run nor reschedule it.
 
 A schedule is ``hourly at :MM`` or ``daily at HH:MM`` (UTC), stored in the database. Each schedule has one
 slot per hour or day; ``run_due`` runs the latest slot that has come and has not run yet. The run row is
@@ -39,6 +42,7 @@ from patron.loyalty import ledger, tiers
 from patron.loyalty.earning import as_utc
 from patron.loyalty.program_models import JobRun, JobSchedule
 from patron.progress import NullProgress, Progress
+from patron.promotions.coupons import expire_coupons
 from patron.runtime import Runtime
 
 __all__ = [
@@ -50,6 +54,7 @@ __all__ = [
     "list_jobs",
     "list_runs",
     "parse_spec",
+    "run_claimed",
     "run_due",
     "run_now",
     "set_schedule",
@@ -85,15 +90,27 @@ def _reevaluation(store: OperationalStore, as_of: datetime, progress: Progress) 
     return tiers.reevaluate_all(store, as_of, progress)
 
 
+def _coupon_expiry(store: OperationalStore, as_of: datetime, progress: Progress) -> int:
+    def report(done: int, total: int) -> None:  # one call per ended promotion
+        if done == 1:
+            progress.stage("expiring coupons", total=total)
+        progress.advance(1)
+
+    progress.stage("expiring coupons")
+    return expire_coupons(store, as_of, report)
+
+
 JOBS: dict[str, tuple[Job, str]] = {
     "points-activation": (_activation, "make pending points past their return window spendable"),
     "points-expiry": (_expiry, "expire points whose expiry date has come"),
     "tier-reevaluation": (_reevaluation, "re-evaluate every member's tier"),
+    "coupon-expiry": (_coupon_expiry, "mark the unused coupons of promotions that have ended expired"),
 }
 DEFAULT_SCHEDULES = {
     "points-activation": "hourly at :05",
     "points-expiry": "daily at 00:30",
     "tier-reevaluation": "daily at 03:00",
+    "coupon-expiry": "daily at 00:45",
 }
 
 
@@ -252,10 +269,17 @@ def _claim(store: OperationalStore, name: str, slot: str, trigger: str) -> int |
         return claimed
 
 
-def _execute(store: OperationalStore, run_id: int, name: str, as_of: datetime, progress: Progress) -> JobRunRead:
+def _bound(store: OperationalStore, name: str, as_of: datetime) -> Callable[[Progress], int]:
+    job = _job(name)
+    return lambda progress: job(store, as_of, progress)
+
+
+def _execute(
+    store: OperationalStore, run_id: int, name: str, work: Callable[[Progress], int], progress: Progress
+) -> JobRunRead:
     recorded = _RecordedProgress(store, run_id, progress)
     try:
-        result = _job(name)(store, as_of, recorded)
+        result = work(recorded)
     except Exception as exc:  # a failed job is recorded, never lost; the scheduler goes on with the others
         log.exception("loyalty job failed", extra={"job": name, "run_id": run_id})
         recorded.flush(status="failed", error=f"{type(exc).__name__}: {exc}"[:512], finished_at=utcnow())
@@ -275,7 +299,28 @@ def run_now(
     now = as_utc(now or utcnow())
     run_id = _claim(store, name, f"manual:{now.isoformat()}:{secrets.token_hex(4)}", "manual")
     assert run_id is not None  # a manual slot is unique
-    return _execute(store, run_id, name, now, progress or NullProgress())
+    return _execute(store, run_id, name, _bound(store, name, now), progress or NullProgress())
+
+
+def run_claimed(
+    store: OperationalStore,
+    name: str,
+    slot: datetime | None,
+    work: Callable[[Progress], int],
+    progress: Progress | None = None,
+) -> JobRunRead | None:
+    """Run another domain's job as this scheduler runs its own: a scheduled ``slot`` once across processes.
+
+    ``slot`` None is a manual run (a slot of its own). Returns the finished run, recorded like the loyalty
+    jobs' runs, or None when another caller has the slot already.
+    """
+    if slot is None:
+        run_id = _claim(store, name, f"manual:{utcnow().isoformat()}:{secrets.token_hex(4)}", "manual")
+    else:
+        run_id = _claim(store, name, as_utc(slot).strftime("%Y-%m-%dT%H:%MZ"), "schedule")
+    if run_id is None:
+        return None
+    return _execute(store, run_id, name, work, progress or NullProgress())
 
 
 def run_due(
@@ -295,5 +340,12 @@ def run_due(
         run_id = _claim(store, name, slot, "schedule")
         if run_id is None:
             continue
-        runs.append(_execute(store, run_id, name, now, progress(name) if progress else NullProgress()))
+        runs.append(
+            _execute(store, run_id, name, _bound(store, name, now), progress(name) if progress else NullProgress())
+        )
+    from patron.retention.schedule import retention_due  # the retention purge runs under this scheduler too
+
+    retention = retention_due(runtime, now, progress("retention") if progress else NullProgress())
+    if retention is not None:
+        runs.append(retention)
     return runs

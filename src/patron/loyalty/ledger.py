@@ -12,34 +12,38 @@ store-level wrappers with idempotency keys are in :mod:`patron.loyalty.ledger_se
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from patron.db.base import utcnow
 from patron.errors import ConflictError, ValidationError
+from patron.loyalty.ledger_calls import (
+    DatabaseCall,
+    adjust_call,
+    driver_connection,
+    earn_call,
+    in_database,
+    redeem_call,
+    reverse_call,
+    run_call,
+)
 from patron.loyalty.ledger_jobs import activate_due, expire_due, settle
 from patron.loyalty.ledger_posting import (
-    EARN_SQL,
-    REDEEM_SQL,
-    DatabaseCall,
-    Leg,
     LiveLot,
     aware,
     change_lots,
     check_member_key,
+    check_name,
     check_points,
-    in_database,
     lock_and_credit,
     lock_wallets,
     move_wallet,
     new_lot,
     post,
-    run_call,
 )
 from patron.loyalty.ledger_reads import balance, earned_between, history, lots
-from patron.loyalty.ledger_reversal import reverse
-from patron.loyalty.ledger_schemas import MAX_POINTS, LedgerEntryRead, LedgerTransactionRead
+from patron.loyalty.ledger_reversal import python_reverse
+from patron.loyalty.ledger_schemas import MAX_POINTS, LedgerTransactionRead, ReverseResult
 
 __all__ = [
     "activate_due",
@@ -55,158 +59,18 @@ __all__ = [
     "python_adjust",
     "python_earn",
     "python_redeem",
+    "python_reverse",
     "redeem",
     "redeem_call",
     "reverse",
+    "reverse_call",
 ]
-
-
-def _name(value: str, field: str, limit: int) -> str:
-    value = value.strip() if isinstance(value, str) else ""
-    if not value or len(value) > limit:
-        raise ValidationError(f"{field} must be 1 to {limit} characters", field=field)
-    return value
-
-
-def _template(
-    kind: str,
-    member_key: str,
-    reference: str | None,
-    points: int,
-    actor: str,
-    memo: str,
-    now: datetime,
-    legs: list[Leg],
-) -> dict[str, Any]:
-    """The response of a transaction about to be written, but for its id (filled in by the database)."""
-    return LedgerTransactionRead(
-        id=0,
-        kind=kind,
-        member_key=member_key,
-        reference=reference,
-        points=points,
-        actor=actor,
-        memo=memo,
-        created_at=now,
-        entries=[LedgerEntryRead(account=f"{t}:{n}", amount=a) for t, n, a in legs],
-    ).model_dump(mode="json")
 
 
 def _in_session(session: Session, call: DatabaseCall) -> LedgerTransactionRead:
     """Run the call in the session's transaction, after its pending changes (as the Python path's autoflush)."""
     session.flush()
-    return LedgerTransactionRead.model_validate(run_call(session.connection(), call)[0])
-
-
-def earn_call(
-    *,
-    member_key: str,
-    points: int,
-    source: str,
-    reference: str,
-    expires_at: datetime | None,
-    pending_until: datetime | None,
-    actor: str,
-    memo: str = "",
-) -> DatabaseCall:
-    """:func:`earn`, checked as it checks, as one call of the PostgreSQL function ``patron_ledger_earn``."""
-    check_member_key(member_key)
-    check_points(points)
-    source = _name(source, "source", 64)
-    reference = _name(reference, "reference", 120)
-    now = utcnow()
-    pending_until = None if pending_until is None else aware(pending_until)
-    expires_at = None if expires_at is None else aware(expires_at)
-    if expires_at is not None and expires_at <= max(now, pending_until or now):
-        raise ValidationError("expires_at must be after now and after pending_until", field="expires_at")
-    pending = pending_until is not None and pending_until > now
-    actor, memo = actor[:128], memo[:512]
-    legs = [("source", source, -points), ("pending" if pending else "available", member_key, points)]
-    params = {
-        "kind": "earn",
-        "member": member_key,
-        "points": points,
-        "from_type": "source",
-        "from_name": source,
-        "reference": reference,
-        "natural_key": f"earn:{reference}",
-        "actor": actor,
-        "memo": memo,
-        "now": now,
-        "pending": pending,
-        "pending_until": pending_until if pending else None,
-        "expires_at": expires_at,
-        "earned": points,
-    }
-    template = _template("earn", member_key, reference, points, actor, memo, now, legs)
-    return DatabaseCall(EARN_SQL, params, template, "earn", reference)
-
-
-def _spend_params(
-    kind: str, member_key: str, points: int, to: tuple[str, str], reference: str | None, actor: str, memo: str
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    now = utcnow()
-    actor, memo = actor[:128], memo[:512]
-    params = {
-        "kind": kind,
-        "member": member_key,
-        "points": points,
-        "to_type": to[0],
-        "to_name": to[1],
-        "reference": reference,
-        "natural_key": None if reference is None else f"{kind}:{reference}",
-        "actor": actor,
-        "memo": memo,
-        "now": now,
-        "redeemed": points if kind == "redeem" else 0,
-    }
-    legs = [("available", member_key, -points), (to[0], to[1], points)]
-    return params, _template(kind, member_key, reference, points, actor, memo, now, legs)
-
-
-def redeem_call(*, member_key: str, points: int, sink: str, reference: str, actor: str, memo: str = "") -> DatabaseCall:
-    """:func:`redeem`, checked as it checks, as one call of the PostgreSQL function ``patron_ledger_redeem``."""
-    check_member_key(member_key)
-    check_points(points)
-    sink = _name(sink, "sink", 64)
-    reference = _name(reference, "reference", 120)
-    params, template = _spend_params("redeem", member_key, points, ("sink", sink), reference, actor, memo)
-    return DatabaseCall(REDEEM_SQL, params, template, "redeem", reference)
-
-
-def adjust_call(*, member_key: str, points: int, reason: str, actor: str) -> DatabaseCall:
-    """:func:`adjust`, checked as it checks, as one call of ``patron_ledger_earn`` or ``patron_ledger_redeem``."""
-    check_member_key(member_key)
-    if isinstance(points, bool) or not isinstance(points, int) or points == 0 or abs(points) > MAX_POINTS:
-        raise ValidationError(f"points must be a non-zero whole number within ±{MAX_POINTS}", field="points")
-    reason = reason.strip() if isinstance(reason, str) else ""
-    if len(reason) < 3:
-        raise ValidationError("an adjustment needs a reason (at least 3 characters)", field="reason")
-    size = abs(points)
-    if points < 0:
-        params, template = _spend_params("adjust", member_key, size, ("adjustment", "adjustment"), None, actor, reason)
-        return DatabaseCall(REDEEM_SQL, params, template, "adjust", None)
-    now = utcnow()
-    actor, memo = actor[:128], reason[:512]
-    params = {
-        "kind": "adjust",
-        "member": member_key,
-        "points": size,
-        "from_type": "adjustment",
-        "from_name": "adjustment",
-        "reference": None,
-        "natural_key": None,
-        "actor": actor,
-        "memo": memo,
-        "now": now,
-        "pending": False,
-        "pending_until": None,
-        "expires_at": None,
-        "earned": 0,
-    }
-    legs = [("adjustment", "adjustment", -size), ("available", member_key, size)]
-    template = _template("adjust", member_key, None, size, actor, memo, now, legs)
-    return DatabaseCall(EARN_SQL, params, template, "adjust", None)
+    return LedgerTransactionRead.model_validate(run_call(driver_connection(session), call)[0])
 
 
 def earn(
@@ -267,8 +131,8 @@ def python_earn(
     """:func:`earn` in Python statements: the reference implementation, used on SQLite."""
     check_member_key(member_key)
     check_points(points)
-    source = _name(source, "source", 64)
-    reference = _name(reference, "reference", 120)
+    source = check_name(source, "source", 64)
+    reference = check_name(reference, "reference", 120)
     now = utcnow()
     pending_until = None if pending_until is None else aware(pending_until)
     expires_at = None if expires_at is None else aware(expires_at)
@@ -346,8 +210,8 @@ def python_redeem(
     """:func:`redeem` in Python statements: the reference implementation, used on SQLite."""
     check_member_key(member_key)
     check_points(points)
-    sink = _name(sink, "sink", 64)
-    reference = _name(reference, "reference", 120)
+    sink = check_name(sink, "sink", 64)
+    reference = check_name(reference, "reference", 120)
     now = utcnow()
     lock_wallets(session, [member_key], now)
     live, _, _ = settle(session, member_key, now)
@@ -410,3 +274,17 @@ def python_adjust(session: Session, *, member_key: str, points: int, reason: str
         change_lots(session, txn.id, [(lot_id, take, "consumed", None) for lot_id, take in plan])
         move_wallet(session, member_key, available=points)
     return txn
+
+
+def reverse(session: Session, *, reference: str, actor: str, reason: str) -> LedgerTransactionRead | None:
+    """Undo the earn and redemption recorded under ``reference``; None when nothing is left to undo.
+
+    See :mod:`patron.loyalty.ledger_reversal`. On PostgreSQL this is one call of
+    ``patron_ledger_reverse``; elsewhere :func:`python_reverse`.
+    """
+    if in_database(session):
+        session.flush()
+        call = reverse_call(reference=reference, actor=actor, reason=reason)
+        response, _ = run_call(driver_connection(session), call)
+        return ReverseResult.model_validate(response).reversal
+    return python_reverse(session, reference=reference, actor=actor, reason=reason)

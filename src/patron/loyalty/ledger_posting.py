@@ -14,16 +14,14 @@ held, so the primitives keep them few: a credit rides on the locking upsert
 PostgreSQL, lot changes go out as one batch, and :func:`post`
 returns what it wrote instead of reading it back.
 
-On PostgreSQL an earn, a redemption and an adjustment are instead one call of a
-PL/pgSQL function (migration ``0010``) doing the same statements inside the
-database: :func:`run_call` runs a :class:`DatabaseCall`, optionally with an
-idempotency claim, and maps the function's errors to the ConflictErrors the
-Python path raises.
+On PostgreSQL an earn, a redemption, an adjustment and a reversal are instead
+one call of a PL/pgSQL function (migrations ``0010`` and ``0013``) doing the
+same statements inside the database: see :mod:`patron.loyalty.ledger_calls`.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,11 +29,9 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
-    Connection,
     Insert,
     String,
     Table,
-    TextClause,
     bindparam,
     case,
     func,
@@ -45,7 +41,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from patron.errors import ConflictError, ValidationError
@@ -59,17 +55,14 @@ from patron.loyalty.ledger_models import (
 from patron.loyalty.ledger_schemas import MAX_POINTS, MEMBER_KEY_PATTERN, LedgerEntryRead, LedgerTransactionRead
 
 __all__ = [
-    "EARN_SQL",
-    "REDEEM_SQL",
-    "DatabaseCall",
     "Leg",
     "LiveLot",
     "aware",
     "check_member_key",
+    "check_name",
     "check_points",
     "change_lot",
     "change_lots",
-    "in_database",
     "live_lots",
     "lock_and_credit",
     "lock_wallets",
@@ -77,7 +70,6 @@ __all__ = [
     "new_lot",
     "post",
     "read_transactions",
-    "run_call",
 ]
 
 _MEMBER_KEY = re.compile(MEMBER_KEY_PATTERN)
@@ -96,6 +88,14 @@ def check_member_key(member_key: str) -> str:
     return member_key
 
 
+def check_name(value: str, field: str, limit: int) -> str:
+    """The name without surrounding spaces, 1 to ``limit`` characters, or a ValidationError naming ``field``."""
+    value = value.strip() if isinstance(value, str) else ""
+    if not value or len(value) > limit:
+        raise ValidationError(f"{field} must be 1 to {limit} characters", field=field)
+    return value
+
+
 def check_points(points: int, *, field: str = "points") -> int:
     """A positive whole number of points, at most MAX_POINTS."""
     if isinstance(points, bool) or not isinstance(points, int) or not 0 < points <= MAX_POINTS:
@@ -103,35 +103,49 @@ def check_points(points: int, *, field: str = "points") -> int:
     return points
 
 
-def _upsert_wallet(
-    session: Session, member_key: str, now: datetime, *, available: int = 0, pending: int = 0, earned: int = 0
-) -> Insert:
-    dialect = session.get_bind().dialect.name
+# Statements are built once, on Core tables, and run with parameters: building a statement (and its cache key)
+# per call cost more client time than running it.
+_WALLETS = cast(Table, PointsWallet.__table__)
+_TRANSACTIONS = cast(Table, LedgerTransaction.__table__)
+_ENTRIES = cast(Table, LedgerEntry.__table__)
+_LOTS = cast(Table, PointsLot.__table__)
+_ALLOCATIONS = cast(Table, LotAllocation.__table__)
+
+
+@functools.cache
+def _upsert_statement(dialect: str, available: bool, pending: bool, earned: bool) -> Insert:
     module: Any = postgresql if dialect == "postgresql" else sqlite
-    values = {
-        "member_key": member_key,
-        "available": available,
-        "pending": pending,
-        "lifetime_earned": earned,
-        "lifetime_redeemed": 0,
-        "updated_at": now,
-    }
-    statement = module.insert(PointsWallet).values(values)
+    statement = module.insert(_WALLETS).values(
+        member_key=bindparam("p_member"),
+        available=bindparam("p_available"),
+        pending=bindparam("p_pending"),
+        lifetime_earned=bindparam("p_earned"),
+        lifetime_redeemed=0,
+        updated_at=bindparam("p_now"),
+    )
     changes: dict[str, Any] = {"updated_at": statement.excluded.updated_at}
     if available:
-        changes["available"] = PointsWallet.available + statement.excluded.available
+        changes["available"] = _WALLETS.c.available + statement.excluded.available
     if pending:
-        changes["pending"] = PointsWallet.pending + statement.excluded.pending
+        changes["pending"] = _WALLETS.c.pending + statement.excluded.pending
     if earned:
-        changes["lifetime_earned"] = PointsWallet.lifetime_earned + statement.excluded.lifetime_earned
+        changes["lifetime_earned"] = _WALLETS.c.lifetime_earned + statement.excluded.lifetime_earned
     insert_statement: Insert = statement.on_conflict_do_update(index_elements=["member_key"], set_=changes)
     return insert_statement
+
+
+def _upsert_wallet(
+    session: Session, member_key: str, now: datetime, *, available: int = 0, pending: int = 0, earned: int = 0
+) -> None:
+    statement = _upsert_statement(session.get_bind().dialect.name, bool(available), bool(pending), bool(earned))
+    params = {"p_member": member_key, "p_available": available, "p_pending": pending, "p_earned": earned, "p_now": now}
+    session.execute(statement, params)
 
 
 def lock_wallets(session: Session, member_keys: Iterable[str], now: datetime) -> None:
     """Create (if new) and lock each member's wallet, in key order."""
     for member_key in sorted(set(member_keys)):
-        session.execute(_upsert_wallet(session, member_key, now))
+        _upsert_wallet(session, member_key, now)
 
 
 def lock_and_credit(
@@ -144,7 +158,19 @@ def lock_and_credit(
     """
     if min(available, pending, earned) < 0:
         raise ValueError("lock_and_credit only adds points")
-    session.execute(_upsert_wallet(session, member_key, now, available=available, pending=pending, earned=earned))
+    _upsert_wallet(session, member_key, now, available=available, pending=pending, earned=earned)
+
+
+_MOVE_WALLET = (
+    update(_WALLETS)
+    .where(_WALLETS.c.member_key == bindparam("p_member"))
+    .values(
+        available=_WALLETS.c.available + bindparam("p_available"),
+        pending=_WALLETS.c.pending + bindparam("p_pending"),
+        lifetime_earned=_WALLETS.c.lifetime_earned + bindparam("p_earned"),
+        lifetime_redeemed=_WALLETS.c.lifetime_redeemed + bindparam("p_redeemed"),
+    )
+)
 
 
 def move_wallet(
@@ -153,17 +179,9 @@ def move_wallet(
     """Apply deltas to a locked wallet; the CHECK constraints refuse a negative balance."""
     if not (available or pending or earned or redeemed):
         return
+    params = {"p_member": member_key, "p_available": available, "p_pending": pending}
     try:
-        session.execute(
-            update(PointsWallet)
-            .where(PointsWallet.member_key == member_key)
-            .values(
-                available=PointsWallet.available + available,
-                pending=PointsWallet.pending + pending,
-                lifetime_earned=PointsWallet.lifetime_earned + earned,
-                lifetime_redeemed=PointsWallet.lifetime_redeemed + redeemed,
-            )
-        )
+        session.execute(_MOVE_WALLET, {**params, "p_earned": earned, "p_redeemed": redeemed})
     except IntegrityError as exc:  # pragma: no cover - the services check first; this is the backstop
         raise ConflictError(f"member {member_key} does not have enough points") from exc
 
@@ -207,12 +225,12 @@ def post(
             }
             txn_id = int(session.execute(_POST_PG, params).scalar_one())
             return _read(txn_id, row, legs)
-        txn_id = session.execute(insert(LedgerTransaction).values(row).returning(LedgerTransaction.id)).scalar_one()
+        txn_id = session.execute(_INSERT_TRANSACTION, row).scalar_one()
     except IntegrityError as exc:  # the unique natural key: the caller's transaction must roll back
         raise ConflictError(f"reference {reference!r} was already used for {kind}") from exc
     if legs:
         session.execute(
-            insert(LedgerEntry),
+            _INSERT_ENTRIES,
             [{"transaction_id": txn_id, "account_type": t, "account_name": n, "amount": a} for t, n, a in legs],
         )
     return _read(txn_id, row, legs)
@@ -233,6 +251,11 @@ def _read(txn_id: int, row: dict[str, Any], legs: Sequence[Leg]) -> LedgerTransa
         entries=[LedgerEntryRead(account=f"{t}:{n}", amount=a) for t, n, a in legs],
     )
 
+
+_INSERT_TRANSACTION = insert(_TRANSACTIONS).returning(_TRANSACTIONS.c.id)
+_INSERT_ENTRIES = insert(_ENTRIES)
+_INSERT_LOT = insert(_LOTS)
+_INSERT_ALLOCATIONS = insert(_ALLOCATIONS)
 
 # PostgreSQL: the transaction and its entries (in leg order) in one statement.
 _POST_PG = text(
@@ -265,17 +288,18 @@ def new_lot(
 ) -> None:
     """Insert a lot holding all its points."""
     session.execute(
-        insert(PointsLot).values(
-            member_key=member_key,
-            transaction_id=txn_id,
-            source=source,
-            points=points,
-            remaining=points,
-            status=status,
-            earned_at=now,
-            pending_until=pending_until,
-            expires_at=expires_at,
-        )
+        _INSERT_LOT,
+        {
+            "member_key": member_key,
+            "transaction_id": txn_id,
+            "source": source,
+            "points": points,
+            "remaining": points,
+            "status": status,
+            "earned_at": now,
+            "pending_until": pending_until,
+            "expires_at": expires_at,
+        },
     )
 
 
@@ -292,21 +316,24 @@ class LiveLot:
     expires_at: datetime | None
 
 
+_LIVE_LOTS = (
+    select(
+        _LOTS.c.id,
+        _LOTS.c.status,
+        _LOTS.c.remaining,
+        _LOTS.c.points,
+        _LOTS.c.source,
+        _LOTS.c.pending_until,
+        _LOTS.c.expires_at,
+    )
+    .where(_LOTS.c.member_key == bindparam("p_member"), _LOTS.c.status.in_(("pending", "active")))
+    .order_by(_LOTS.c.expires_at.asc().nulls_last(), _LOTS.c.id)
+)
+
+
 def live_lots(session: Session, member_key: str) -> list[LiveLot]:
     """The member's pending and active lots, earliest-expiring first (no expiry last), then oldest (lowest id)."""
-    rows = session.execute(
-        select(
-            PointsLot.id,
-            PointsLot.status,
-            PointsLot.remaining,
-            PointsLot.points,
-            PointsLot.source,
-            PointsLot.pending_until,
-            PointsLot.expires_at,
-        )
-        .where(PointsLot.member_key == member_key, PointsLot.status.in_(("pending", "active")))
-        .order_by(PointsLot.expires_at.asc().nulls_last(), PointsLot.id)
-    )
+    rows = session.execute(_LIVE_LOTS, {"p_member": member_key})
     return [
         LiveLot(
             r.id,
@@ -323,7 +350,6 @@ def live_lots(session: Session, member_key: str) -> list[LiveLot]:
 
 LotChange = tuple[int, int, str, str | None]  # (lot id, points taken, status when emptied, else status)
 
-_LOTS = cast(Table, PointsLot.__table__)  # a Core table: a list of parameters is one executemany
 _LEFT = _LOTS.c.remaining - bindparam("p_taken")
 _CHANGE_LOT = (
     update(_LOTS)
@@ -355,7 +381,7 @@ def change_lots(session: Session, txn_id: int, changes: Sequence[LotChange]) -> 
     )
     allocations = [{"transaction_id": txn_id, "lot_id": lot, "points": taken} for lot, taken, _, _ in changes if taken]
     if allocations:
-        session.execute(insert(LotAllocation), allocations)
+        session.execute(_INSERT_ALLOCATIONS, allocations)
 
 
 def change_lot(
@@ -394,63 +420,3 @@ def read_transactions(session: Session, txn_ids: Sequence[int]) -> list[LedgerTr
         )
         for t in (txns[i] for i in txn_ids)
     ]
-
-
-# PostgreSQL: one ledger write as one call (the functions of migration 0010).
-EARN_SQL = text(
-    "SELECT txn_id, stored FROM patron_ledger_earn(CAST(:scope AS text), CAST(:key AS text), CAST(:hash AS text),"
-    " CAST(:response AS json), CAST(:kind AS text), CAST(:member AS text), CAST(:points AS bigint),"
-    " CAST(:from_type AS text), CAST(:from_name AS text), CAST(:reference AS text), CAST(:natural_key AS text),"
-    " CAST(:actor AS text), CAST(:memo AS text), CAST(:now AS timestamptz), CAST(:pending AS boolean),"
-    " CAST(:pending_until AS timestamptz), CAST(:expires_at AS timestamptz), CAST(:earned AS bigint))"
-)
-REDEEM_SQL = text(
-    "SELECT txn_id, stored FROM patron_ledger_redeem(CAST(:scope AS text), CAST(:key AS text), CAST(:hash AS text),"
-    " CAST(:response AS json), CAST(:kind AS text), CAST(:member AS text), CAST(:points AS bigint),"
-    " CAST(:to_type AS text), CAST(:to_name AS text), CAST(:reference AS text), CAST(:natural_key AS text),"
-    " CAST(:actor AS text), CAST(:memo AS text), CAST(:now AS timestamptz), CAST(:redeemed AS bigint))"
-)
-
-
-@dataclass(frozen=True)
-class DatabaseCall:
-    """One checked ledger write for a PostgreSQL function: its statement, parameters and response but the id."""
-
-    sql: TextClause
-    params: dict[str, Any]
-    template: dict[str, Any]
-    kind: str
-    reference: str | None
-
-
-def in_database(session: Session) -> bool:
-    """Whether ledger writes on this session run as database functions (PostgreSQL)."""
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def run_call(
-    conn: Connection, call: DatabaseCall, scope: str | None = None, key: str | None = None, digest: str | None = None
-) -> tuple[dict[str, Any], bool]:
-    """Run the call (with an idempotency claim when ``scope`` is given); returns ``(response, replayed)``.
-
-    A refused write is the ConflictError the Python path raises; the statement
-    failed, so a surrounding transaction must roll back.
-    """
-    params = {**call.params, "scope": scope, "key": key, "hash": digest, "response": json.dumps(call.template)}
-    try:
-        row = conn.execute(call.sql, params).one()
-    except DBAPIError as exc:
-        code = getattr(exc.orig, "sqlstate", None)
-        diag = getattr(exc.orig, "diag", None)
-        if code == "PT402":
-            raise ConflictError(str(getattr(diag, "message_primary", "") or "not enough points")) from exc
-        if code == "PT409":
-            raise ConflictError(f"idempotency key {key!r} was used with a different request") from exc
-        if code == "23505" and getattr(diag, "constraint_name", None) == "uq_ledger_transactions_natural_key":
-            raise ConflictError(f"reference {call.reference!r} was already used for {call.kind}") from exc
-        if code == "23514" and getattr(diag, "table_name", None) == "points_wallets":  # pragma: no cover - backstop
-            raise ConflictError(f"member {call.params['member']} does not have enough points") from exc
-        raise
-    if row.txn_id is None:
-        return dict(row.stored), True
-    return {**call.template, "id": int(row.txn_id)}, False

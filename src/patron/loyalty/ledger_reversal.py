@@ -10,14 +10,19 @@ clawed back, first from the lot itself, then from the member's other lots,
 earliest-expiring first. Points of the lot that had already expired are not
 clawed back again. The wallet never goes negative: what the member has already
 spent and cannot cover is recorded as the reversal's ``shortfall``.
+
+:func:`python_reverse` is the reference implementation (used on SQLite); on
+PostgreSQL :func:`patron.loyalty.ledger.reverse` calls the database function
+``patron_ledger_reverse`` (migration ``0013``), which writes exactly the same.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import BindParameter, Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from patron.db.base import utcnow
@@ -40,7 +45,7 @@ from patron.loyalty.ledger_posting import (
 )
 from patron.loyalty.ledger_schemas import LedgerTransactionRead
 
-__all__ = ["reverse"]
+__all__ = ["python_reverse"]
 
 
 @dataclass
@@ -72,18 +77,62 @@ class _Plan:
             current[name] = current.get(name, 0) + value
 
 
-def _load_lots(session: Session, condition: object) -> dict[int, _Lot]:
-    columns = (
-        PointsLot.id,
-        PointsLot.member_key,
-        PointsLot.source,
-        PointsLot.points,
-        PointsLot.remaining,
-        PointsLot.status,
-        PointsLot.expires_at,
-        PointsLot.transaction_id,
+class _Original(NamedTuple):
+    """An earn or a redemption to reverse."""
+
+    id: int
+    kind: str
+    member_key: str
+
+
+# Statements built once, run with parameters (see ledger_posting).
+_TXNS = cast(Table, LedgerTransaction.__table__)
+_LOTS = cast(Table, PointsLot.__table__)
+_ALLOCS = cast(Table, LotAllocation.__table__)
+_ENTRIES = cast(Table, LedgerEntry.__table__)
+_OPEN_ORIGINALS = (
+    select(_TXNS.c.id, _TXNS.c.kind, _TXNS.c.member_key)
+    .where(
+        _TXNS.c.reference == bindparam("p_reference"),
+        _TXNS.c.kind.in_(("earn", "redeem")),
+        _TXNS.c.id.not_in(select(cast(Table, LedgerReversal.__table__).c.original_id)),
     )
-    rows = session.execute(select(*columns).where(condition))  # type: ignore[arg-type]  # plain rows, no entities
+    .order_by(_TXNS.c.id)
+)
+_INSERT_REVERSALS = insert(cast(Table, LedgerReversal.__table__))
+_ORIGINAL_IDS: BindParameter[int] = bindparam("p_originals", expanding=True)
+_LOAD_LOTS = select(
+    _LOTS.c.id,
+    _LOTS.c.member_key,
+    _LOTS.c.source,
+    _LOTS.c.points,
+    _LOTS.c.remaining,
+    _LOTS.c.status,
+    _LOTS.c.expires_at,
+    _LOTS.c.transaction_id,
+).where(
+    (_LOTS.c.member_key.in_(bindparam("p_members", expanding=True)) & _LOTS.c.status.in_(("pending", "active")))
+    | _LOTS.c.id.in_(select(_ALLOCS.c.lot_id).where(_ALLOCS.c.transaction_id.in_(_ORIGINAL_IDS)))
+    | _LOTS.c.transaction_id.in_(_ORIGINAL_IDS)
+)
+_SINK = select(_ENTRIES.c.account_name).where(
+    _ENTRIES.c.transaction_id == bindparam("p_txn"), _ENTRIES.c.account_type == "sink"
+)
+_ALLOCATED = (
+    select(_ALLOCS.c.lot_id, _ALLOCS.c.points)
+    .where(_ALLOCS.c.transaction_id == bindparam("p_txn"))
+    .order_by(_ALLOCS.c.id)
+)
+_EXPIRED = (
+    select(func.coalesce(func.sum(_ALLOCS.c.points), 0))
+    .join(_TXNS, _TXNS.c.id == _ALLOCS.c.transaction_id)
+    .where(_ALLOCS.c.lot_id == bindparam("p_lot"), _TXNS.c.kind == "expire")
+)
+
+
+def _load_lots(session: Session, members: set[str], originals: list[int]) -> dict[int, _Lot]:
+    """The members' live lots, the lots the originals spent and the originals' own lots."""
+    rows = session.execute(_LOAD_LOTS, {"p_members": sorted(members), "p_originals": originals})
     return {
         r.id: _Lot(
             r.id,
@@ -99,16 +148,10 @@ def _load_lots(session: Session, condition: object) -> dict[int, _Lot]:
     }
 
 
-def _refund(session: Session, plan: _Plan, lots: dict[int, _Lot], original: LedgerTransaction, now: datetime) -> None:
-    sink = session.scalar(
-        select(LedgerEntry.account_name).where(
-            LedgerEntry.transaction_id == original.id, LedgerEntry.account_type == "sink"
-        )
-    )
+def _refund(session: Session, plan: _Plan, lots: dict[int, _Lot], original: _Original, now: datetime) -> None:
+    sink = session.scalar(_SINK, {"p_txn": original.id})
     member = original.member_key
-    for lot_id, taken in session.execute(
-        select(LotAllocation.lot_id, LotAllocation.points).where(LotAllocation.transaction_id == original.id)
-    ):
+    for lot_id, taken in session.execute(_ALLOCATED, {"p_txn": original.id}):
         lot = lots[lot_id]
         plan.moved += taken
         if lot.expires_at is not None and lot.expires_at <= now:
@@ -125,7 +168,7 @@ def _refund(session: Session, plan: _Plan, lots: dict[int, _Lot], original: Ledg
             plan.changes.append((lot.id, -taken, "active", "active"))
 
 
-def _claw_back(session: Session, plan: _Plan, lots: dict[int, _Lot], original: LedgerTransaction) -> None:
+def _claw_back(session: Session, plan: _Plan, lots: dict[int, _Lot], original: _Original) -> None:
     member = original.member_key
     lot = next(x for x in lots.values() if x.txn_id == original.id)
     plan.wallet(member, earned=-lot.points)
@@ -136,11 +179,7 @@ def _claw_back(session: Session, plan: _Plan, lots: dict[int, _Lot], original: L
         plan.changes.append((lot.id, lot.remaining, "cancelled", None))
         lot.remaining, lot.status = 0, "cancelled"
         return
-    expired = session.scalar(
-        select(func.coalesce(func.sum(LotAllocation.points), 0))
-        .join(LedgerTransaction, LedgerTransaction.id == LotAllocation.transaction_id)
-        .where(LotAllocation.lot_id == lot.id, LedgerTransaction.kind == "expire")
-    )
+    expired = session.scalar(_EXPIRED, {"p_lot": lot.id})
     need = lot.points - int(expired or 0)
     others = sorted(
         (x for x in lots.values() if x.member_key == member and x.status == "active" and x.id != lot.id),
@@ -161,45 +200,32 @@ def _claw_back(session: Session, plan: _Plan, lots: dict[int, _Lot], original: L
     plan.wallet(member, available=-taken_total)
 
 
-def _open_originals(session: Session, reference: str) -> list[LedgerTransaction]:
-    reversed_ids = select(LedgerReversal.original_id)
-    query = (
-        select(LedgerTransaction)
-        .where(
-            LedgerTransaction.reference == reference,
-            LedgerTransaction.kind.in_(("earn", "redeem")),
-            LedgerTransaction.id.not_in(reversed_ids),
-        )
-        .order_by(LedgerTransaction.id)
-    )
-    return list(session.scalars(query))
+def _lock_originals(session: Session, reference: str, now: datetime) -> list[_Original]:
+    """The open originals, read again after locking their members' wallets until no new member shows up."""
+    locked: set[str] = set()
+    while True:
+        originals = [_Original(*row) for row in session.execute(_OPEN_ORIGINALS, {"p_reference": reference})]
+        members = {t.member_key for t in originals}
+        if members <= locked:
+            return originals
+        lock_wallets(session, members - locked, now)
+        locked |= members
 
 
-def reverse(session: Session, *, reference: str, actor: str, reason: str) -> LedgerTransactionRead | None:
+def python_reverse(session: Session, *, reference: str, actor: str, reason: str) -> LedgerTransactionRead | None:
     """Undo the earn and redemption recorded under ``reference``; None when nothing is left to undo.
 
     Redemptions are refunded first, then earns are cancelled (pending) or clawed
     back (active) without taking the wallet below zero; what could not be
     clawed back is the returned transaction's ``shortfall``.
     """
-    members = {t.member_key for t in _open_originals(session, reference)}
-    if not members:
-        return None
     now = utcnow()
-    lock_wallets(session, members, now)
-    originals = _open_originals(session, reference)  # again, under the locks
+    originals = _lock_originals(session, reference, now)
     if not originals:
         return None
     for member in sorted({t.member_key for t in originals}):
         settle(session, member, now)
-    member_keys = {t.member_key for t in originals}
-    touched = select(LotAllocation.lot_id).where(LotAllocation.transaction_id.in_([t.id for t in originals]))
-    lots = _load_lots(
-        session,
-        (PointsLot.member_key.in_(member_keys) & PointsLot.status.in_(("pending", "active")))
-        | PointsLot.id.in_(touched)
-        | PointsLot.transaction_id.in_([t.id for t in originals]),
-    )
+    lots = _load_lots(session, {t.member_key for t in originals}, [t.id for t in originals])
     plan = _Plan()
     for original in sorted(originals, key=lambda t: (t.kind != "redeem", t.id)):
         if original.kind == "redeem":
@@ -235,5 +261,5 @@ def reverse(session: Session, *, reference: str, actor: str, reason: str) -> Led
         )
     for member, deltas in sorted(plan.wallets.items()):
         move_wallet(session, member, **deltas)
-    session.execute(insert(LedgerReversal), [{"original_id": t.id, "reversal_id": txn.id} for t in originals])
+    session.execute(_INSERT_REVERSALS, [{"original_id": t.id, "reversal_id": txn.id} for t in originals])
     return txn

@@ -11,16 +11,16 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from patron.db.base import utcnow
 from patron.db.engine import OperationalStore
 from patron.db.idempotency import run_idempotent, run_idempotent_in_database
 from patron.errors import ValidationError
-from patron.loyalty import ledger
+from patron.loyalty import ledger, ledger_calls
+from patron.loyalty.ledger_calls import DatabaseCall, DriverConnection, run_call
 from patron.loyalty.ledger_jobs import Progress
-from patron.loyalty.ledger_posting import DatabaseCall, check_member_key, run_call
+from patron.loyalty.ledger_posting import check_member_key
 from patron.loyalty.ledger_schemas import (
     AdjustRequest,
     BalanceRead,
@@ -70,7 +70,7 @@ def _write(
             pass  # checked again after the key by the general path, so a replay still replays
         else:
 
-            def run(conn: Connection, digest: str) -> tuple[dict[str, Any], bool]:
+            def run(conn: DriverConnection, digest: str) -> tuple[dict[str, Any], bool]:
                 return run_call(conn, call, scope, key, digest)
 
             return run_idempotent_in_database(store, key, request, run)
@@ -88,7 +88,7 @@ def earn_points(
         return txn.model_dump(mode="json")
 
     def build() -> DatabaseCall:
-        return ledger.earn_call(member_key=member_key, actor=actor, **body.model_dump())
+        return ledger_calls.earn_call(member_key=member_key, actor=actor, **body.model_dump())
 
     response, replayed = _write(store, "points.earn", idempotency_key, _request(member_key, body), build, action)
     return LedgerTransactionRead.model_validate(response), replayed
@@ -105,7 +105,7 @@ def redeem_points(
         return txn.model_dump(mode="json")
 
     def build() -> DatabaseCall:
-        return ledger.redeem_call(member_key=member_key, actor=actor, **body.model_dump())
+        return ledger_calls.redeem_call(member_key=member_key, actor=actor, **body.model_dump())
 
     response, replayed = _write(store, "points.redeem", idempotency_key, _request(member_key, body), build, action)
     return LedgerTransactionRead.model_validate(response), replayed
@@ -122,7 +122,7 @@ def adjust_points(
         return txn.model_dump(mode="json")
 
     def build() -> DatabaseCall:
-        return ledger.adjust_call(member_key=member_key, points=body.points, reason=body.reason, actor=actor)
+        return ledger_calls.adjust_call(member_key=member_key, points=body.points, reason=body.reason, actor=actor)
 
     response, replayed = _write(store, "points.adjust", idempotency_key, _request(member_key, body), build, action)
     return LedgerTransactionRead.model_validate(response), replayed
@@ -137,7 +137,10 @@ def reverse_points(
         txn = ledger.reverse(session, reference=body.reference, actor=actor, reason=body.reason)
         return ReverseResult(reversal=txn).model_dump(mode="json")
 
-    response, replayed = run_idempotent(store, "points.reverse", idempotency_key, _request(None, body), action)
+    def build() -> DatabaseCall:
+        return ledger_calls.reverse_call(reference=body.reference, actor=actor, reason=body.reason)
+
+    response, replayed = _write(store, "points.reverse", idempotency_key, _request(None, body), build, action)
     return ReverseResult.model_validate(response), replayed
 
 

@@ -8,8 +8,10 @@ from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Uniqu
 from sqlalchemy.orm import Mapped, mapped_column
 
 from patron.db.base import Base, utcnow
+from patron.keys.models import MemberDataKey, SystemKey
 
-__all__ = ["MemberIdentity", "VaultEntry"]
+# The key tables are re-exported here so that importing the members' tables registers them too.
+__all__ = ["MemberDataKey", "MemberIdentity", "SystemKey", "VaultEntry"]
 
 
 class MemberIdentity(Base):
@@ -29,7 +31,11 @@ class MemberIdentity(Base):
 
 
 class VaultEntry(Base):
-    """Encrypted personal fields of one member (AES-GCM, see members.vault)."""
+    """Encrypted personal fields of one member (AES-256-GCM, see members.vault).
+
+    ``key_version`` 2: sealed under the member's data key (``member_data_keys``);
+    1: sealed the older way, under the installation's secrets key.
+    """
 
     __tablename__ = "member_vault"
 

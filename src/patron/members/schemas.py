@@ -61,7 +61,7 @@ class OrderRead(BaseModel):
 
 
 class PersonalRead(BaseModel):
-    """Decrypted personal fields; returned only to roles allowed to see them."""
+    """Decrypted personal fields; returned only to roles allowed to see them, masked for some (see ``masked``)."""
 
     source: str | None = None
     source_id: str | None = None
@@ -70,6 +70,10 @@ class PersonalRead(BaseModel):
     phone: str | None = None
     address: str | None = None
     birthday: str | None = None
+    masked: bool = Field(
+        default=False,
+        description="name, e-mail, phone, address and birthday are partly hidden (support without a reason)",
+    )
 
 
 class MemberView(BaseModel):

@@ -1,11 +1,15 @@
 """Coupons: issue to a member, reserve at order placement, redeem at payment, release on cancellation.
 
-Every function takes a ``Session`` and never commits. Limits and budgets are
-enforced by conditional updates (``... WHERE used < global_limit``): the row a
-write changes is locked until its transaction ends, so concurrent reservations
-can never take more uses or spend more budget than allowed. Rows are always
-touched in one order (coupon, template, member usage) so writers never
-deadlock. :func:`write_once` runs any of them under an idempotency key.
+Every function but :func:`expire_coupons` takes a ``Session`` and never
+commits. Limits and budgets are enforced by conditional updates (``... WHERE
+used < global_limit``): the row a write changes is locked until its
+transaction ends, so concurrent reservations can never take more uses or spend
+more budget than allowed. Rows are always touched in one order (coupon,
+template, member usage) so writers never deadlock. :func:`take_use` and
+:func:`give_back_use` are those counter changes on their own, shared with the
+uses of automatic promotions (:mod:`patron.promotions.orders`). :func:`write_once`
+runs any write under an idempotency key. :func:`expire_coupons` (a scheduled
+job) marks the unused coupons of ended promotions ``expired``.
 """
 
 from __future__ import annotations
@@ -32,11 +36,14 @@ from patron.promotions.templates import _new_code, template_row
 __all__ = [
     "coupon_read",
     "coupon_row",
+    "expire_coupons",
+    "give_back_use",
     "issue_coupon",
     "member_coupons",
     "redeem_coupon",
     "release_coupon",
     "reserve_coupon",
+    "take_use",
     "window_problem",
     "write_once",
 ]
@@ -131,7 +138,12 @@ def _usage_upsert(session: Session, template_id: int, member_key: str) -> None:
     session.execute(insert(PromotionUsage).values(values).on_conflict_do_nothing())
 
 
-def _take_use(session: Session, template: PromotionTemplate, member_key: str | None, amount: int) -> None:
+def take_use(session: Session, template: PromotionTemplate, member_key: str | None, amount: int) -> None:
+    """Count one use and ``amount`` cents of discount against the template's limits, budget and member limit.
+
+    ConflictError (nothing counted; the caller's transaction must roll back) when
+    no use or not enough budget is left, or the member has used it up.
+    """
     taken = session.execute(
         update(PromotionTemplate)
         .where(
@@ -197,7 +209,7 @@ def reserve_coupon(
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         session.refresh(coupon)
         raise ConflictError(f"coupon {coupon.code} is {coupon.status}, not available")
-    _take_use(session, template, user, amount)
+    take_use(session, template, user, amount)
     session.add(
         PromotionRedemption(
             template_id=template.id,
@@ -271,24 +283,62 @@ def release_coupon(session: Session, code: str, *, order_reference: str, now: da
     )
     if done.rowcount != 1:  # type: ignore[attr-defined]
         raise ConflictError(f"coupon {coupon.code} changed meanwhile; try again")
-    session.execute(
-        update(PromotionTemplate)
-        .where(PromotionTemplate.id == template.id)
-        .values(used=PromotionTemplate.used - 1, spent_cents=PromotionTemplate.spent_cents - amount)
-        .execution_options(synchronize_session=False)
-    )
-    if user is not None:
-        session.execute(
-            update(PromotionUsage)
-            .where(PromotionUsage.template_id == template.id, PromotionUsage.member_key == user)
-            .values(uses=PromotionUsage.uses - 1)
-            .execution_options(synchronize_session=False)
-        )
+    give_back_use(session, template.id, user, amount)
     redemption.status, redemption.updated_at = "released", now
     session.flush()
     session.refresh(coupon)
     session.refresh(template)
     return coupon_read(coupon, template, now)
+
+
+def give_back_use(session: Session, template_id: int, member_key: str | None, amount: int) -> None:
+    """Undo :func:`take_use`: one use and ``amount`` cents back to the template (and the member's use)."""
+    session.execute(
+        update(PromotionTemplate)
+        .where(PromotionTemplate.id == template_id)
+        .values(used=PromotionTemplate.used - 1, spent_cents=PromotionTemplate.spent_cents - amount)
+        .execution_options(synchronize_session=False)
+    )
+    if member_key is not None:
+        session.execute(
+            update(PromotionUsage)
+            .where(PromotionUsage.template_id == template_id, PromotionUsage.member_key == member_key)
+            .values(uses=PromotionUsage.uses - 1)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def expire_coupons(
+    store: OperationalStore, as_of: datetime | None = None, progress: Callable[[int, int], None] | None = None
+) -> int:
+    """Mark ``expired`` every unused coupon (issued or released) whose promotion ended by ``as_of`` (default now).
+
+    One ended promotion per transaction; ``progress(done, total)`` after each.
+    Held coupons (reserved, redeemed) are left to their orders. Returns the
+    coupons expired; safe to run again or alongside other writers.
+    """
+    moment = as_of or utcnow()
+    with store.session() as session:
+        ended = list(
+            session.scalars(
+                select(PromotionTemplate.id)
+                .where(PromotionTemplate.ends_at.is_not(None), PromotionTemplate.ends_at <= moment)
+                .order_by(PromotionTemplate.id)
+            )
+        )
+    expired = 0
+    for done, template_id in enumerate(ended, start=1):
+        with store.session() as session:
+            result = session.execute(
+                update(Coupon)
+                .where(Coupon.template_id == template_id, Coupon.status.in_(_USABLE))
+                .values(status="expired", updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            expired += int(result.rowcount)  # type: ignore[attr-defined]
+        if progress is not None:
+            progress(done, len(ended))
+    return expired
 
 
 def write_once(

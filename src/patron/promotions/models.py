@@ -19,9 +19,11 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -120,18 +122,35 @@ class PromotionUsage(Base):
     uses: Mapped[int] = mapped_column(Integer, default=0)
 
 
+AUTOMATIC_USE = "coupon_id IS NULL AND status <> 'released'"
+
+
 class PromotionRedemption(Base):
-    """One use of a coupon by an order: reserved, then redeemed or released."""
+    """One use of a promotion by an order: reserved, then redeemed or released.
+
+    ``coupon_id`` is the coupon used, or null for an automatic promotion (applied
+    by cart pricing without a coupon); an order holds at most one live use of an
+    automatic promotion (a partial unique index).
+    """
 
     __tablename__ = "promotion_redemptions"
     __table_args__ = (
         CheckConstraint("status IN ('reserved', 'redeemed', 'released')", name="status"),
         CheckConstraint("discount_cents >= 0", name="discount_cents"),
+        Index(
+            "uq_promotion_redemptions_automatic_use",
+            "template_id",
+            "order_reference",
+            unique=True,
+            sqlite_where=text(AUTOMATIC_USE),
+            postgresql_where=text(AUTOMATIC_USE),
+        ),
+        Index("ix_promotion_redemptions_order_reference", "order_reference"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     template_id: Mapped[int] = mapped_column(ForeignKey("promotion_templates.id", ondelete="CASCADE"), index=True)
-    coupon_id: Mapped[int] = mapped_column(ForeignKey("coupons.id", ondelete="CASCADE"), index=True)
+    coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id", ondelete="CASCADE"), index=True)
     member_key: Mapped[str | None] = mapped_column(String(32))
     order_reference: Mapped[str] = mapped_column(String(128))
     discount_cents: Mapped[int] = mapped_column(BigInteger)

@@ -37,6 +37,8 @@ from patron.promotions.params import check_params
 __all__ = [
     "CartLineIn",
     "CartRequest",
+    "CheckoutRead",
+    "CheckoutRequest",
     "CodeBatchRead",
     "CodesRequest",
     "CouponRead",
@@ -46,8 +48,11 @@ __all__ = [
     "IssueRequest",
     "Kind",
     "Money",
+    "OrderPromotionsRead",
+    "OrderRequest",
     "PricedCartRead",
     "PricedLineRead",
+    "PromotionUseRead",
     "RedeemRequest",
     "ReleaseRequest",
     "ReserveRequest",
@@ -89,7 +94,7 @@ class _TemplateFields(BaseModel):
 
     name: Name
     kind: Kind
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict, validate_default=True)  # a kind may need some
     starts_at: UtcDatetime | None = None
     ends_at: UtcDatetime | None = None
     segments: list[Label] = Field(default_factory=list, max_length=20)
@@ -243,6 +248,13 @@ class CartLineIn(BaseModel):
     quantity: Annotated[int, Field(ge=1, le=10_000)]
 
 
+def _unique_line_ids(lines: list[CartLineIn]) -> list[CartLineIn]:
+    ids = [line.line_id for line in lines]
+    if len(set(ids)) != len(ids):
+        raise ValueError("line ids must be unique within a cart")
+    return lines
+
+
 class CartRequest(BaseModel):
     """A cart to price: lines, the member (tier and segment looked up when not given), coupon codes, shipping."""
 
@@ -258,10 +270,51 @@ class CartRequest(BaseModel):
     @field_validator("lines")
     @classmethod
     def _unique_ids(cls, lines: list[CartLineIn]) -> list[CartLineIn]:
-        ids = [line.line_id for line in lines]
-        if len(set(ids)) != len(ids):
-            raise ValueError("line ids must be unique within a cart")
-        return lines
+        return _unique_line_ids(lines)
+
+
+class CheckoutRequest(BaseModel):
+    """An order placed from a cart: priced now, its promotions' uses held for ``order_reference``.
+
+    Unlike :class:`CartRequest` it takes no tier, segment or pricing time: those are
+    the member's own and the present, so a checkout cannot claim an audience or a window.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    order_reference: Reference
+    lines: Annotated[list[CartLineIn], Field(min_length=1, max_length=500)]
+    member_key: MemberKey | None = None
+    coupons: Annotated[list[CouponCode], Field(max_length=20)] = Field(default_factory=list)
+    shipping_fee: Money = Decimal("0")
+
+    @field_validator("lines")
+    @classmethod
+    def _unique_ids(cls, lines: list[CartLineIn]) -> list[CartLineIn]:
+        return _unique_line_ids(lines)
+
+
+class OrderRequest(BaseModel):
+    """An order, by its reference: paid (its promotions used for good) or cancelled (given back)."""
+
+    model_config = ConfigDict(extra="forbid")
+    order_reference: Reference
+
+
+class PromotionUseRead(BaseModel):
+    """One promotion an order uses: through a coupon, or automatic (``coupon_code`` null)."""
+
+    template_code: str
+    coupon_code: str | None
+    member_key: str | None
+    discount: Money
+    status: Literal["reserved", "redeemed", "released"]
+
+
+class OrderPromotionsRead(BaseModel):
+    """The promotions an order uses and where each stands."""
+
+    order_reference: str
+    uses: list[PromotionUseRead]
 
 
 class PricedLineRead(BaseModel):
@@ -309,6 +362,14 @@ class PricedCartRead(BaseModel):
     shipping_fee: Money
     shipping_discount: Money
     total: Money
+
+
+class CheckoutRead(BaseModel):
+    """A placed order's priced cart and the promotion uses held for it."""
+
+    order_reference: str
+    cart: PricedCartRead
+    uses: list[PromotionUseRead]
 
 
 class TemplateStats(BaseModel):

@@ -25,6 +25,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
 
+from patron.consent.rules import BlockReason
 from patron.db.base import utcnow
 from patron.db.engine import OperationalStore
 from patron.errors import ConflictError, NotFoundError, ValidationError
@@ -72,6 +73,9 @@ class Served(BaseModel):
     page: int
     k: int
     has_more: bool
+    fallback_reason: BlockReason | None = Field(
+        default=None, description="Why a member's list is not personalized: consent denied or withdrawn, or restricted"
+    )
 
 
 class FeedbackIn(BaseModel):

@@ -1,12 +1,18 @@
 """In-process serving of one trained version: lists with rules, reasons, fallbacks and live feedback.
 
 :meth:`RecEngine.open` loads everything once (model, item facts, purchases,
-repeat-purchase categories, segment trending lists); a list then costs one
-call of :meth:`Recommender.scores` on the member's history, a top-k over a
-threshold-sampled candidate set, the rules on those candidates only, and
-optionally MMR. A member's history is the model's training row plus a *live
-overlay* that :meth:`RecEngine.with_feedback` updates, so new feedback changes
-the next list at once, without a retrain (the model folds the new history in).
+repeat-purchase categories, segment trending lists, ranked once); a list then
+costs one call of :meth:`Recommender.scores` on the member's history, a top-k
+over a threshold-sampled candidate set, the rules on those candidates only, and
+optionally MMR. A factor model over a large catalogue (at least
+:data:`~patron.recs.candidates.INDEX_MIN_ITEMS` items) scores only candidates
+instead: the exact few items a restrictive request allows, else those of its
+:class:`~patron.recs.candidates.CandidateIndex`, widened once and then
+replaced by every item when too few pass the rules, so a page is never shorter
+than exact scoring would fill it. A member's history is the model's training
+row plus a *live overlay* that :meth:`RecEngine.with_feedback` updates, so new
+feedback changes the next list at once, without a retrain (the model folds the
+new history in).
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from pydantic import BaseModel
 from patron.errors import NotFoundError, ValidationError
 from patron.recs import models as _models  # noqa: F401 - registers every model for load_model
 from patron.recs.base import IntArray, Recommender, load_model
+from patron.recs.candidates import INDEX_MIN_ITEMS, CandidateIndex, Prefilter
 from patron.recs.interactions import InteractionConfig
+from patron.recs.models.mf import FactorModel
 from patron.recs.rules import (
     ItemFacts,
     ReasonCode,
@@ -43,6 +51,7 @@ __all__ = ["RecEngine", "RecItem", "RecList", "Source", "read_member_matrix", "w
 
 Source = Literal["personalized", "trending_in_segment", "trending", "similar", "bought_together", "session"]
 _ALL = ""  # the trending list over all members
+_DEFAULT = RecRequest()
 
 
 class RecItem(BaseModel):
@@ -123,6 +132,12 @@ class RecEngine:
         self.repeat = np.zeros(len(facts.categories), dtype=bool)
         self.segments: dict[str, str] = {}
         self.trending: dict[str, np.ndarray[Any, Any]] = {_ALL: np.zeros(len(facts.item_ids), dtype=np.float32)}
+        # per trending list: items best first (ties by index, the order _select finds) and their scores
+        self._ranked: dict[str, tuple[IntArray, np.ndarray[Any, Any]]] = {
+            _ALL: (np.arange(len(facts.item_ids), dtype=np.int64), self.trending[_ALL])
+        }
+        self.index: CandidateIndex | None = None
+        self._prefilter: Prefilter | None = None
         self.purchases = sp.csr_matrix((0, len(facts.item_ids)), dtype=np.float32)
         self.purchase_rows: dict[str, int] = {}
         vectors = model.item_vectors()
@@ -134,8 +149,12 @@ class RecEngine:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def open(cls, version_dir: str | Path) -> RecEngine:
-        """Load a version written by :func:`patron.recs.training.train_version`."""
+    def open(cls, version_dir: str | Path, *, index_min_items: int | None = INDEX_MIN_ITEMS) -> RecEngine:
+        """Load a version written by :func:`patron.recs.training.train_version`.
+
+        A factor model over at least ``index_min_items`` items (None: never) serves through its candidate
+        index: the one stored in the version, else one built now (a few seconds per 100,000 items).
+        """
         root = Path(version_dir)
         if not (root / "manifest.json").is_file():
             raise NotFoundError(f"no recommendation version at {root.name}")
@@ -155,7 +174,18 @@ class RecEngine:
         purchase_members, engine.purchases = read_member_matrix(root / "purchases.npz")
         engine.purchase_rows = {m: k for k, m in enumerate(purchase_members.tolist())}
         engine._purchases_by_item = engine.purchases.tocsc()
+        engine._attach_index(index_min_items)
         return engine
+
+    def _attach_index(self, min_items: int | None) -> None:
+        model = self.model
+        if min_items is None or not isinstance(model, FactorModel) or len(self.facts.item_ids) < min_items:
+            return
+        index = CandidateIndex.load(self.version_dir, model.item_factors, model.item_bias)
+        if index is None:  # a version trained before indexes, or below the threshold at training time
+            index = CandidateIndex.build(model.item_factors, model.item_bias, model.user_factors)
+        self.index = index
+        self._prefilter = Prefilter(self.facts, max(len(self.facts.item_ids) // 8, 1))
 
     def _load_trending(self, table: Any) -> None:
         segment = np.asarray(table.column("segment").to_pylist(), dtype=object)
@@ -166,6 +196,8 @@ class RecEngine:
             take = (segment == name) & (items >= 0)
             row[items[take]] = score[take]
             self.trending[str(name)] = row
+            order = np.lexsort((np.arange(len(row)), -row)).astype(np.int64)
+            self._ranked[str(name)] = (order, row[order])
 
     # ------------------------------------------------------------------ feedback
     def with_feedback(self, member_key: str, item_id: str, event_type: str, weight: float | None = None) -> float:
@@ -213,24 +245,32 @@ class RecEngine:
 
     def history(self, member_key: str, extra_history: Mapping[str, float] | None = None) -> tuple[sp.csr_matrix, bool]:
         """The member's history row (training row + live overlay + ``extra_history``), and whether it changed."""
+        cols, weights, changed = self._history(member_key, extra_history)
+        return self._row(cols, weights), changed
+
+    def _row(self, cols: IntArray, weights: np.ndarray[Any, Any]) -> sp.csr_matrix:
+        indptr = np.asarray([0, len(cols)], dtype=np.int64)
+        return sp.csr_matrix((weights, cols, indptr), shape=(1, len(self.facts.item_ids)))
+
+    def _history(
+        self, member_key: str, extra_history: Mapping[str, float] | None
+    ) -> tuple[IntArray, np.ndarray[Any, Any], bool]:
+        """The history's items (sorted) and weights, and whether it differs from the training row."""
         row = self.user_index.get(member_key)
         with self._lock:
             overlay = dict(self._overlay.get(member_key, {}))
         if not overlay and not extra_history and row is not None:
             m = self.model.history_matrix
             start, end = m.indptr[row], m.indptr[row + 1]
-            indptr = np.asarray([0, end - start], dtype=m.indptr.dtype)
-            return sp.csr_matrix((m.data[start:end], m.indices[start:end], indptr), shape=(1, m.shape[1])), False
+            return m.indices[start:end].astype(np.int64), m.data[start:end], False
         merged = self._base_row(member_key)
         for col, w in overlay.items():
             merged[col] = merged.get(col, 0.0) + w
         for item, w in (extra_history or {}).items():
             if item in self.item_index:
                 merged[self.item_index[item]] = merged.get(self.item_index[item], 0.0) + float(w)
-        cols = np.asarray([c for c, w in merged.items() if w > 0], dtype=np.int64)
-        vals = np.asarray([merged[c] for c in cols.tolist()], dtype=np.float32)
-        shape = (1, len(self.facts.item_ids))
-        return sp.csr_matrix((vals, (np.zeros(len(cols), dtype=np.int64), cols)), shape=shape), True
+        cols = np.asarray(sorted(c for c, w in merged.items() if w > 0), dtype=np.int64)
+        return cols, np.asarray([merged[c] for c in cols.tolist()], dtype=np.float32), True
 
     def purchased(self, member_key: str) -> IntArray:
         """Items the member bought (training purchases and live ones)."""
@@ -254,27 +294,50 @@ class RecEngine:
         segment: str | None = None,
     ) -> RecList:
         """A member's page: personalized from their history, else trending in their segment, else trending."""
-        request = request or RecRequest()
-        history, changed = self.history(member_key, extra_history)
+        request = request or _DEFAULT
+        cols, weights, changed = self._history(member_key, extra_history)
         bought = self.purchased(member_key)
         rules = compile_rules(self.facts, request, self.item_index, purchased=bought, repeat=self.repeat)
-        if history.nnz and self.model.personalized:
-            row = self.user_index.get(member_key, -1)
-            users = np.asarray([-1 if changed else row], dtype=np.int64)
-            scores = np.asarray(self.model.scores(history, users), dtype=np.float32)[0]
-            chosen, values, more = self._select(scores, rules, request)
-            viewed = np.setdiff1d(history.indices.astype(np.int64), bought)
+        if len(cols) and self.model.personalized:
+            user = -1 if changed else self.user_index.get(member_key, -1)
+            chosen, values, more = self._personalized(cols, weights, user, rules, request)
+            viewed = np.setdiff1d(cols, bought)
             reasons = explain(chosen, self.facts, self.vectors, bought=bought, viewed=viewed)
             return self._page(chosen, values, reasons, "personalized", request, more)
         segment = segment or self.segments.get(member_key)
         return self._trending(rules, request, segment)
 
+    def _personalized(
+        self, cols: IntArray, weights: np.ndarray[Any, Any], user: int, rules: RuleSet, request: RecRequest
+    ) -> tuple[IntArray, np.ndarray[Any, Any], bool]:
+        """The page of a history: every item scored, or (with a candidate index) only candidates."""
+        model = self.model
+        if self.index is None or self._prefilter is None or not isinstance(model, FactorModel):
+            scores = np.asarray(model.scores(self._row(cols, weights), np.asarray([user])), dtype=np.float32)[0]
+            return self._select(scores, rules, request)
+        vector = model.user_vector(user, cols, weights)
+        exact = self._prefilter.candidates(rules)
+        if exact is not None:  # a restrictive request: its few allowed items, scored exactly
+            return self._select(model.item_scores(vector, exact), rules, request, items=exact)
+        need = request.k * request.page + 1
+        size = max(4 * need, 128) if request.diversity is None else max(8 * need, 256)
+        for count, widen in ((size, 1), (8 * size, 2)):
+            found = self.index.search(vector, count, widen=widen)
+            chosen, values, more = self._select(model.item_scores(vector, found), rules, request, items=found)
+            if more:  # at least a page and one more passed the rules
+                return chosen, values, more
+            passed = int(apply_rules(self.facts, rules, found).sum())
+            if passed * 8 < need:  # widening would not fill the page either
+                break
+        return self._select(model.item_scores(vector), rules, request)
+
     def _trending(self, rules: RuleSet, request: RecRequest, segment: str | None) -> RecList:
-        if segment and segment in self.trending:
-            chosen, values, more = self._select(self.trending[segment], rules, request)
-            why: tuple[ReasonCode, dict[str, str]] = ("popular_in_segment", {"segment": segment})
+        name = segment if segment and segment in self.trending else _ALL
+        order, ranked = self._ranked[name]
+        chosen, values, more = self._select(ranked, rules, request, items=order, ranked=True)
+        if name != _ALL:
+            why: tuple[ReasonCode, dict[str, str]] = ("popular_in_segment", {"segment": name})
             return self._page(chosen, values, [why] * len(chosen), "trending_in_segment", request, more)
-        chosen, values, more = self._select(self.trending[_ALL], rules, request)
         return self._page(chosen, values, [("trending", {})] * len(chosen), "trending", request, more)
 
     def for_session(self, item_ids: list[str], request: RecRequest | None = None) -> RecList:
@@ -284,12 +347,7 @@ class RecEngine:
         rules = compile_rules(self.facts, request, self.item_index, also_block=cols)
         if len(cols) == 0 or not self.model.personalized:
             return self._trending(rules, request, None)
-        history = sp.csr_matrix(
-            (np.ones(len(cols), dtype=np.float32), (np.zeros(len(cols), dtype=np.int64), cols)),
-            shape=(1, len(self.facts.item_ids)),
-        )
-        scores = np.asarray(self.model.scores(history, np.asarray([-1])), dtype=np.float32)[0]
-        chosen, values, more = self._select(scores, rules, request)
+        chosen, values, more = self._personalized(cols, np.ones(len(cols), dtype=np.float32), -1, rules, request)
         reasons = explain(chosen, self.facts, self.vectors, bought=np.zeros(0, dtype=np.int64), viewed=cols)
         return self._page(chosen, values, reasons, "session", request, more)
 
@@ -342,28 +400,39 @@ class RecEngine:
         return {"item_id": str(self.facts.item_ids[col]), "title": str(self.facts.titles[col] or "")}
 
     def _select(
-        self, scores: np.ndarray[Any, Any], rules: RuleSet, request: RecRequest
+        self,
+        scores: np.ndarray[Any, Any],
+        rules: RuleSet,
+        request: RecRequest,
+        items: IntArray | None = None,
+        *,
+        ranked: bool = False,
     ) -> tuple[IntArray, np.ndarray[Any, Any], bool]:
-        """The page's items and scores, and whether another page exists."""
-        scores = np.where(np.isfinite(scores), scores, np.float32(-np.inf))  # NaN would sort as the largest
+        """The page's items and scores, and whether another page exists.
+
+        ``scores`` are of ``items`` (every item if None); ``ranked``: they are sorted already, best first.
+        """
+        if not ranked:
+            scores = np.where(np.isfinite(scores), scores, np.float32(-np.inf))  # NaN would sort as the largest
+        if items is None and rules.whitelist is not None:
+            items, scores = rules.whitelist, scores[rules.whitelist]
+        ids = np.arange(len(scores), dtype=np.int64) if items is None else items
         need = request.k * request.page + 1
         pool_size = max(4 * need, 64) if request.diversity is None else max(8 * need, 200)
-        if rules.whitelist is not None:
-            listed = rules.whitelist[np.isfinite(scores[rules.whitelist])]
-            pool = listed[np.lexsort((listed, -scores[listed]))]
-            pool = pool[apply_rules(self.facts, rules, pool)]
-        else:
-            while True:
-                top = _top(scores, min(pool_size, len(scores)))
-                pool = top[apply_rules(self.facts, rules, top)]
-                if len(pool) >= need or len(top) < min(pool_size, len(scores)) or pool_size >= len(scores):
-                    break
-                pool_size *= 4
+        while True:  # the best pool_size first, widened until enough of them pass the rules
+            size = min(pool_size, len(scores))
+            top = np.arange(size, dtype=np.int64) if ranked else _top(scores, size)
+            pool = top[apply_rules(self.facts, rules, ids[top])]
+            if len(pool) >= need or len(top) < size or size >= len(scores):
+                break
+            pool_size *= 4
         if request.diversity is not None and len(pool):
-            pool = mmr(pool, scores[pool], need, request.diversity, vectors=self.vectors)
+            picked = mmr(ids[pool], scores[pool], need, request.diversity, vectors=self.vectors)
+            position = {item: p for item, p in zip(ids[pool].tolist(), pool.tolist(), strict=True)}
+            pool = np.asarray([position[i] for i in picked.tolist()], dtype=np.int64)
         start = request.k * (request.page - 1)
         page = pool[start : start + request.k]
-        return page, scores[page], len(pool) > start + request.k
+        return ids[page], scores[page], len(pool) > start + request.k
 
     def _page(
         self,
@@ -375,8 +444,9 @@ class RecEngine:
         more: bool,
     ) -> RecList:
         items = [
-            # built from validated parts: skipping pydantic's validation saves ~10 us per item
-            RecItem.model_construct(item_id=str(self.facts.item_ids[i]), score=float(v), reason=r[0], reason_args=r[1])
-            for i, v, r in zip(chosen.tolist(), values.tolist(), reasons, strict=True)
+            {"item_id": i, "score": v, "reason": r[0], "reason_args": r[1]}
+            for i, v, r in zip(self.facts.item_ids[chosen].tolist(), values.tolist(), reasons, strict=True)
         ]
-        return RecList(items=items, source=source, page=request.page, k=request.k, has_more=more)
+        # one validation of plain data in pydantic's core: faster than building each item in Python
+        page = {"items": items, "source": source, "page": request.page, "k": request.k, "has_more": more}
+        return RecList.model_validate(page)

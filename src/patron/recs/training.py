@@ -11,6 +11,8 @@
 - ``trending.parquet``: trending scores over everyone (segment ``""``) and per RFM segment;
 - ``members.parquet``: member -> RFM segment (from the last build's profiles);
 - ``interactions.json``: the :class:`InteractionConfig` used;
+- ``candidates.faiss`` and ``candidates.json``: a factor model's candidate index, when the catalogue has at
+  least :data:`~patron.recs.candidates.INDEX_MIN_ITEMS` items (:class:`~patron.recs.candidates.CandidateIndex`);
 - ``metrics.json`` and ``manifest.json`` (written last: a directory without it is incomplete).
 
 Offline metrics come from a temporal holdout: the same model fitted on what
@@ -40,9 +42,11 @@ from patron.errors import ValidationError
 from patron.progress import NullProgress, Progress
 from patron.recs import models as _models
 from patron.recs.base import Interactions, ItemCatalog, Recommender, top_k
+from patron.recs.candidates import INDEX_MIN_ITEMS, CandidateIndex
 from patron.recs.evaluation.metrics import catalog_coverage, ranking_metrics
 from patron.recs.fallback import segment_popularity, trending_scores
 from patron.recs.interactions import InteractionConfig, build_interactions, build_purchases
+from patron.recs.models.mf import FactorModel
 from patron.recs.rules import ItemFacts, learn_repeat_categories, repeat_purchase_shares
 from patron.recs.serving import write_member_matrix
 from patron.runtime import Runtime
@@ -206,7 +210,13 @@ def write_version(
         directory / "members.parquet",
     )
     (directory / "interactions.json").write_text(config.model_dump_json(indent=2))
-    return {"repeat_categories": sorted(repeat)}
+    extra: dict[str, Any] = {"repeat_categories": sorted(repeat)}
+    if isinstance(model, FactorModel) and len(model.item_ids) >= INDEX_MIN_ITEMS:
+        index = CandidateIndex.build(model.item_factors, model.item_bias, model.user_factors)
+        index.save(directory)
+        header = index.header
+        extra["candidate_index"] = {"cells": header.cells, "nprobe": header.nprobe, "recall_at_10": header.recall}
+    return extra
 
 
 def train_version(

@@ -57,7 +57,9 @@ def add_api_key(body: ApiKeyCreate, request: Request, runtime: Rt, caller: Keys)
 
 
 @router.delete("/api-keys/{key_id}", summary="Revoke an API key", response_model=ApiKeyRead)
-def delete_api_key(key_id: int, request: Request, runtime: Rt, caller: Keys) -> ApiKeyRead:
+def delete_api_key(
+    key_id: Annotated[int, Path(ge=1, le=2**31 - 1)], request: Request, runtime: Rt, caller: Keys
+) -> ApiKeyRead:
     revoked = revoke_api_key(runtime.store, key_id)
     audit(request, runtime, caller.label, "api_key.revoke", f"api_key:{key_id}")
     return revoked
@@ -65,7 +67,7 @@ def delete_api_key(key_id: int, request: Request, runtime: Rt, caller: Keys) -> 
 
 @router.post("/operators/{operator_id}/sessions/revoke", summary="End every session of an operator")
 def revoke_operator_sessions(
-    operator_id: Annotated[int, Path(ge=1)], request: Request, runtime: Rt, caller: Operators
+    operator_id: Annotated[int, Path(ge=1, le=2**31 - 1)], request: Request, runtime: Rt, caller: Operators
 ) -> dict[str, int]:
     ended = revoke_all_sessions(runtime.store, operator_id)
     audit(request, runtime, caller.label, "operator.sessions_revoked", f"operator:{operator_id}", sessions=ended)
@@ -77,7 +79,7 @@ def revoke_operator_sessions(
     summary="Remove an operator's second factor (they enrol again) and end their sessions",
 )
 def reset_operator_mfa(
-    operator_id: Annotated[int, Path(ge=1)], request: Request, runtime: Rt, caller: Operators
+    operator_id: Annotated[int, Path(ge=1, le=2**31 - 1)], request: Request, runtime: Rt, caller: Operators
 ) -> dict[str, int]:
     ended = reset_mfa(runtime.store, operator_id)
     audit(request, runtime, caller.label, "operator.mfa_reset", f"operator:{operator_id}", sessions=ended)
@@ -88,7 +90,7 @@ def reset_operator_mfa(
 def audit_log(
     runtime: Rt,
     _caller: Annotated[Principal, Depends(require("audit:read"))],
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
     action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> AuditPage:

@@ -33,7 +33,7 @@ router = APIRouter(tags=["alerts"])
 
 Readers = Annotated[Principal, Depends(require("alerts:read"))]
 Managers = Annotated[Principal, Depends(require("alerts:manage"))]
-RuleId = Annotated[int, Path(ge=1)]
+RuleId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.get("/alert-rules", summary="List alert rules", response_model=list[AlertRuleRead])
@@ -77,9 +77,9 @@ def remove_rule(rule_id: RuleId, request: Request, runtime: Rt, caller: Managers
 def alerts(
     runtime: Rt,
     _caller: Readers,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
-    rule_id: Annotated[int | None, Query(ge=1)] = None,
+    rule_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     metric: Metric | None = None,
     start: Annotated[date | None, Query(description="First day, inclusive")] = None,
     end: Annotated[date | None, Query(description="Last day, inclusive")] = None,

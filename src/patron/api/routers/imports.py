@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from patron.api.deps import Rt, require
 from patron.auth.service import Principal
@@ -25,8 +25,8 @@ def imports(runtime: Rt, _caller: Reader, limit: Annotated[int, Query(ge=1, le=5
 def quarantine(
     runtime: Rt,
     _caller: Reader,
-    run_id: int,
-    page: Annotated[int, Query(ge=1)] = 1,
+    run_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> QuarantinePage:
     return quarantine_page(runtime, run_id, page, page_size)

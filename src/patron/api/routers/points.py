@@ -72,7 +72,7 @@ def history(
     member_key: MemberKey,
     runtime: Rt,
     _caller: Readers,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
 ) -> LedgerPage:
     return points.get_history(runtime.store, member_key, page, page_size)

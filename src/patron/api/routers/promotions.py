@@ -1,8 +1,8 @@
-"""Promotion templates, coupons, cart pricing and the rewards catalog.
+"""Promotion templates, coupons, cart pricing, order checkout and the rewards catalog.
 
-Coupon and reward writes take an ``Idempotency-Key`` header: a retry with the
-same key and body returns the first response (with ``Idempotent-Replayed:
-true``); the same key with another body is a 409.
+Coupon, checkout, order and reward writes take an ``Idempotency-Key`` header: a
+retry with the same key and body returns the first response (with
+``Idempotent-Replayed: true``); the same key with another body is a 409.
 """
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Request, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from patron.api.deps import Rt, audit, require
 from patron.auth.service import Principal
+from patron.promotions import orders
 from patron.promotions import rewards as catalog
 from patron.promotions.coupons import (
     issue_coupon,
@@ -28,12 +29,16 @@ from patron.promotions.coupons import (
 )
 from patron.promotions.schemas import (
     CartRequest,
+    CheckoutRead,
+    CheckoutRequest,
     CodeBatchRead,
     CodesRequest,
     CouponRead,
     ExchangeRead,
     ExchangeRequest,
     IssueRequest,
+    OrderPromotionsRead,
+    OrderRequest,
     PricedCartRead,
     RedeemRequest,
     ReleaseRequest,
@@ -64,7 +69,7 @@ Managers = Annotated[Principal, Depends(require("loyalty:manage"))]
 TemplateCode = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 CouponCode = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
 MemberKey = Annotated[str, Path(pattern=r"^m[0-9a-f]{16}$")]
-RewardId = Annotated[int, Path(ge=1)]
+RewardId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 KEY_DOC = "Makes the write safe to retry: same key and body -> the first response; another body -> 409."
 RequiredKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=255, description=KEY_DOC)]
 OptionalKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255, description=KEY_DOC)]
@@ -241,6 +246,75 @@ def coupons_of(member_key: MemberKey, runtime: Rt, _caller: Readers) -> list[Cou
 def price_cart(body: CartRequest, runtime: Rt, _caller: Readers) -> PricedCartRead:
     with runtime.store.session() as session:
         return price(runtime, session, body)
+
+
+# --- orders ----------------------------------------------------------------------------------
+
+
+@router.post(
+    "/carts/checkout",
+    summary="Place an order from a cart: price it now and hold every promotion that applied (coupons and automatic"
+    " ones) against their limits and budgets; 409 when one ran out since pricing; needs an Idempotency-Key",
+    response_model=CheckoutRead,
+)
+def checkout(
+    body: CheckoutRequest, request: Request, runtime: Rt, caller: Writers, idempotency_key: RequiredKey
+) -> JSONResponse:
+    def action(session: Session) -> CheckoutRead:
+        return orders.checkout(runtime, session, body)
+
+    response, out, replayed = _once(runtime, "cart.checkout", idempotency_key, body.model_dump(mode="json"), action)
+    if not replayed:
+        held = [use["coupon_code"] or use["template_code"] for use in out["uses"]]
+        audit(request, runtime, caller.label, "cart.checkout", f"order:{body.order_reference}", promotions=held)
+    return response
+
+
+@router.get(
+    "/orders/promotions",
+    summary="The promotions an order holds or held (coupons and automatic ones) and where each stands",
+    response_model=OrderPromotionsRead,
+)
+def order_promotions(
+    runtime: Rt, _caller: Readers, order_reference: Annotated[str, Query(min_length=1, max_length=128)]
+) -> OrderPromotionsRead:
+    with runtime.store.session() as session:
+        return orders.order_promotions(session, order_reference)
+
+
+@router.post(
+    "/orders/promotions/redeem",
+    summary="The order was paid: the promotions it holds are used for good; needs an Idempotency-Key",
+    response_model=OrderPromotionsRead,
+)
+def pay_order(
+    body: OrderRequest, request: Request, runtime: Rt, caller: Writers, idempotency_key: RequiredKey
+) -> JSONResponse:
+    def action(session: Session) -> OrderPromotionsRead:
+        return orders.pay_order(session, body.order_reference)
+
+    response, _, replayed = _once(runtime, "order.redeem", idempotency_key, body.model_dump(mode="json"), action)
+    if not replayed:
+        audit(request, runtime, caller.label, "order.redeem", f"order:{body.order_reference}")
+    return response
+
+
+@router.post(
+    "/orders/promotions/release",
+    summary="The order was cancelled: the promotions it holds are given back (uses, budget, the member's use);"
+    " needs an Idempotency-Key",
+    response_model=OrderPromotionsRead,
+)
+def cancel_order(
+    body: OrderRequest, request: Request, runtime: Rt, caller: Writers, idempotency_key: RequiredKey
+) -> JSONResponse:
+    def action(session: Session) -> OrderPromotionsRead:
+        return orders.cancel_order(session, body.order_reference)
+
+    response, _, replayed = _once(runtime, "order.release", idempotency_key, body.model_dump(mode="json"), action)
+    if not replayed:
+        audit(request, runtime, caller.label, "order.release", f"order:{body.order_reference}")
+    return response
 
 
 # --- rewards ---------------------------------------------------------------------------------

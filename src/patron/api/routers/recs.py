@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response, status
+from fastapi.dependencies.utils import get_dependant, request_params_to_args
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from patron.api.deps import Rt, audit, require
 from patron.auth.service import Principal
+from patron.consent.service import personalization_block
 from patron.errors import ValidationError
 from patron.recs import registry, service
 from patron.recs.comparison import ComparisonRead
@@ -36,7 +39,7 @@ UnitQuery = Annotated[
 ItemList = Annotated[list[str] | None, Query(max_length=200)]
 
 
-async def _filters(
+async def _filter_fields(
     categories: ItemList = None,
     exclude_categories: ItemList = None,
     price_min: Annotated[float | None, Query(ge=0)] = None,
@@ -64,6 +67,40 @@ async def _filters(
         return service.request_of(**fields)
     except ValidationError as exc:
         raise ValidationError(str(exc), field=f"query.{exc.field}") from None
+
+
+_FILTER_FIELDS = get_dependant(path="", call=_filter_fields).query_params
+_filters_seen: dict[bytes, RecRequest] = {}  # query string -> its filters (a request's rules are frozen)
+
+
+async def _filters(request: Request) -> RecRequest:
+    """The request's filters: checked once per distinct query string, exactly as FastAPI checks them, then kept.
+
+    Resolving ten declared query parameters cost FastAPI more per request than a whole list on the engine;
+    a shop's pages ask with a handful of distinct query strings. The routes document the parameters
+    through ``openapi_extra`` (:func:`_filter_docs`).
+    """
+    raw: bytes = request.scope["query_string"]
+    found = _filters_seen.get(raw)
+    if found is None:
+        values, errors = request_params_to_args(_FILTER_FIELDS, request.query_params)
+        if errors:
+            raise RequestValidationError(errors)
+        found = await _filter_fields(**values)
+        if len(_filters_seen) >= 4096:  # bounded: arbitrary query strings must not grow it forever
+            _filters_seen.clear()
+        _filters_seen[raw] = found
+    return found
+
+
+def _filter_docs() -> dict[str, Any]:
+    """The filters' OpenAPI parameters as FastAPI documents :func:`_filter_fields`."""
+    probe = FastAPI()
+
+    @probe.get("/")
+    async def _probe(rules: Annotated[RecRequest, Depends(_filter_fields)]) -> None: ...
+
+    return {"parameters": probe.openapi()["paths"]["/"]["get"]["parameters"]}
 
 
 Rules = Annotated[RecRequest, Depends(_filters)]
@@ -108,12 +145,18 @@ class VersionCreate(BaseModel):
     "/members/{member_key}",
     summary="A member's recommendations with reasons, from the placement's variant for this member",
     response_model=Served,
+    openapi_extra=_filter_docs(),
 )
 async def member_recs(
     member_key: MemberKey, runtime: Rt, _caller: Readers, rules: Rules, placement: PlacementQuery = "home"
 ) -> Response:
     # async (like the other serving routes): the engine answers in about a millisecond from memory, so it
     # runs on the event loop and saves a thread hop; only a version's first use loads it from disk
+    blocked = personalization_block(runtime.store, member_key)  # a per-process cache: no database round trip
+    if blocked is not None:  # consent refused or processing restricted: the list anyone gets, nothing of theirs
+        served = service.serve(runtime.store, placement, "member", member_key, lambda e: e.for_session([], rules))
+        served.fallback_reason = blocked
+        return _json(served)
     return _json(
         service.serve(runtime.store, placement, "member", member_key, lambda e: e.for_member(member_key, rules))
     )
@@ -131,7 +174,9 @@ async def session_recs(body: SessionRequest, runtime: Rt, _caller: Readers) -> R
     )
 
 
-@router.get("/items/{item_id}/similar", summary="Items similar to an item", response_model=Served)
+@router.get(
+    "/items/{item_id}/similar", summary="Items similar to an item", response_model=Served, openapi_extra=_filter_docs()
+)
 async def similar(
     item_id: ItemId,
     runtime: Rt,
@@ -145,7 +190,10 @@ async def similar(
 
 
 @router.get(
-    "/items/{item_id}/bought-together", summary="Items often bought together with an item", response_model=Served
+    "/items/{item_id}/bought-together",
+    summary="Items often bought together with an item",
+    response_model=Served,
+    openapi_extra=_filter_docs(),
 )
 async def bought_together(
     item_id: ItemId,

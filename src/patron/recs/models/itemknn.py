@@ -168,7 +168,23 @@ class ItemKnn(Recommender):
 
     def scores(self, history: sp.csr_matrix, users: IntArray | None = None) -> FloatArray:
         """Score history @ S (weights of the history items times their similarities)."""
-        return np.asarray((sp.csr_matrix(history, dtype=np.float32) @ self.similarity).toarray(), dtype=np.float32)
+        h = sp.csr_matrix(history, dtype=np.float32)
+        if h.shape[0] == 1:
+            return self._score_row(h.indices, h.data)[None, :]
+        return np.asarray((h @ self.similarity).toarray(), dtype=np.float32)
+
+    def _score_row(self, cols: IntArray, weights: FloatArray) -> FloatArray:
+        """One history's scores without a sparse product (a served list): its items' rows of S, weighted, summed.
+
+        The same float32 sums in the same order as the sparse product, so the same scores to the bit.
+        """
+        s = self.similarity
+        starts = s.indptr[cols].astype(np.int64)
+        lengths = s.indptr[np.asarray(cols) + 1] - starts
+        take = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
+        out = np.zeros(s.shape[1], dtype=np.float32)
+        np.add.at(out, s.indices[take], s.data[take] * np.repeat(np.asarray(weights, dtype=np.float32), lengths))
+        return out
 
     def item_vectors(self) -> np.ndarray[Any, Any] | sp.csr_matrix | None:
         """Rows of the similarity matrix."""

@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from patron.recs.base import FloatArray, IntArray, Interactions, ItemCatalog, Recommender, register
 
-__all__ = ["Als", "Bpr", "fold_in", "uniform_bpr"]
+__all__ = ["Als", "Bpr", "FactorModel", "fold_in", "uniform_bpr"]
 
 Sampling = Literal["uniform", "popularity"]
 
@@ -50,13 +50,19 @@ def fold_in(
     out = np.zeros((h.shape[0], f), dtype=np.float32)
     for row in range(h.shape[0]):
         lo, hi = h.indptr[row], h.indptr[row + 1]
-        if lo == hi:
-            continue
-        cols, w = h.indices[lo:hi], h.data[lo:hi]
-        yi = np.asarray(y[cols], dtype=np.float64)  # only the history's rows: never the whole factor matrix
-        a = base + (yi * (alpha * w)[:, None]).T @ yi
-        out[row] = np.linalg.solve(a, yi.T @ (1.0 + alpha * w))
+        if lo < hi:
+            out[row] = _solve_user(y, base, h.indices[lo:hi], h.data[lo:hi], alpha)
     return out
+
+
+def _solve_user(
+    y: np.ndarray[Any, Any], base: np.ndarray[Any, Any], cols: IntArray, w: np.ndarray[Any, Any], alpha: float
+) -> FloatArray:
+    r"""One row of :func:`fold_in`: ``base`` is :math:`Y^\top Y + \lambda I`."""
+    w = np.asarray(w, dtype=np.float64)
+    yi = np.asarray(y[cols], dtype=np.float64)  # only the history's rows: never the whole factor matrix
+    a = base + (yi * (alpha * w)[:, None]).T @ yi
+    return np.asarray(np.linalg.solve(a, yi.T @ (1.0 + alpha * w)), dtype=np.float32)
 
 
 def uniform_bpr(
@@ -145,8 +151,8 @@ class _PositiveSet:
         return found
 
 
-class _FactorModel(Recommender):
-    """Shared scoring, fold-in and persistence of the factor models."""
+class FactorModel(Recommender):
+    """Shared scoring, fold-in and persistence of the factor models (what a candidate index serves)."""
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -155,6 +161,8 @@ class _FactorModel(Recommender):
         self.item_bias: FloatArray = np.zeros(0, dtype=np.float32)
         self._gram: np.ndarray[Any, Any] | None = None
         self._factors_t: np.ndarray[Any, Any] | None = None
+        self._base: np.ndarray[Any, Any] | None = None
+        self._biased = False
 
     def _fold_in_parameters(self) -> tuple[float, float]:
         """(regularization, alpha) of the fold-in equation."""
@@ -165,6 +173,7 @@ class _FactorModel(Recommender):
         if self._gram is None or self._factors_t is None:
             y = np.asarray(self.item_factors, dtype=np.float64)
             self._gram = y.T @ y
+            self._biased = bool(self.item_bias.any())
             self._factors_t = np.ascontiguousarray(self.item_factors.T, dtype=np.float32)
         return self._gram, self._factors_t
 
@@ -198,12 +207,36 @@ class _FactorModel(Recommender):
             out[~same] = fold_in(history[~same], self.item_factors, reg, alpha, gram)
         return out
 
+    def user_vector(self, user: int, cols: IntArray, weights: FloatArray) -> FloatArray:
+        """One request's vector: the fitted factors of ``user`` (-1: none), else the history folded in.
+
+        The caller passes ``user`` only when the history (``cols``, ``weights``) is the fitted one.
+        """
+        if 0 <= user < self.user_factors.shape[0]:
+            return np.asarray(self.user_factors[user], dtype=np.float32)
+        if self._base is None:
+            reg, _ = self._fold_in_parameters()
+            gram, _ = self._serving_cache()
+            self._base = gram + reg * np.eye(gram.shape[0])
+        if not len(cols):
+            return np.zeros(self.item_factors.shape[1], dtype=np.float32)
+        return _solve_user(self.item_factors, self._base, cols, weights, self._fold_in_parameters()[1])
+
+    def item_scores(self, vector: FloatArray, items: IntArray | None = None) -> FloatArray:
+        r""":math:`x \cdot y_i + b_i` of one user vector for ``items`` (every item if None)."""
+        _, factors_t = self._serving_cache()
+        if items is None:
+            out: FloatArray = np.asarray(vector[None, :] @ factors_t, dtype=np.float32)[0]
+            return out + self.item_bias if self._biased else out
+        picked = np.asarray(self.item_factors[items] @ vector, dtype=np.float32)
+        return picked + self.item_bias[items] if self._biased else picked
+
     def scores(self, history: sp.csr_matrix, users: IntArray | None = None) -> FloatArray:
         r""":math:`x_u \cdot y_i + b_i` for every item."""
         vectors = self.user_vectors(history, users)
         _, factors_t = self._serving_cache()
         out = vectors @ factors_t
-        if self.item_bias.any():
+        if self._biased:
             out += self.item_bias[None, :]
         return np.asarray(out, dtype=np.float32)
 
@@ -215,14 +248,14 @@ class _FactorModel(Recommender):
         return {"user_factors": self.user_factors, "item_factors": self.item_factors, "item_bias": self.item_bias}
 
     def _restore(self, state: dict[str, np.ndarray[Any, Any] | sp.csr_matrix]) -> None:
-        self._gram = self._factors_t = None
+        self._gram = self._factors_t = self._base = None
         self.user_factors = np.asarray(state["user_factors"], dtype=np.float32)
         self.item_factors = np.asarray(state["item_factors"], dtype=np.float32)
         self.item_bias = np.asarray(state["item_bias"], dtype=np.float32)
 
 
 @register
-class Als(_FactorModel):
+class Als(FactorModel):
     r"""Implicit-feedback ALS (Hu, Koren & Volinsky 2008), fitted with implicit's CPU solver.
 
     Preference :math:`p_{ui} = 1` where user :math:`u` interacted with item
@@ -285,7 +318,7 @@ class Als(_FactorModel):
 
 
 @register
-class Bpr(_FactorModel):
+class Bpr(FactorModel):
     r"""Bayesian Personalized Ranking (Rendle et al. 2009).
 
     ``sampling="uniform"`` (the default) draws negatives uniformly from the
