@@ -122,6 +122,7 @@ STORE_FREE_MODULES = {
     "tests.recs.test_published_protocols",
     "tests.recs.test_rules",
     "tests.recs.test_session",
+    "tests.security.test_schemathesis",  # its own copy of the embedded online-retail store
 }
 
 

@@ -104,7 +104,9 @@ class _Path:
             txn = ledger.python_reverse(s, reference=body.reference, actor="k", reason=body.reason)
             return ReverseResult(reversal=txn).model_dump(mode="json")
 
-        return run_idempotent(self.store, "points.reverse", f"{self.member}-{key}", body.model_dump(mode="json"), action)
+        return run_idempotent(
+            self.store, "points.reverse", f"{self.member}-{key}", body.model_dump(mode="json"), action
+        )
 
     def idempotent(self, scope: str, key: str, points: int, ref: str) -> tuple[dict[str, Any], bool]:
         """A keyed write: the service (functions on PostgreSQL) or :func:`run_idempotent` around the Python path."""

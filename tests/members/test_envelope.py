@@ -91,6 +91,17 @@ def test_a_ciphertext_moved_to_another_field_or_member_does_not_open(runtime: Ru
         read_personal(runtime.store, runtime.cipher, c)
 
 
+def test_a_member_given_twice_in_one_write_keeps_its_last_fields(runtime: Runtime) -> None:
+    a, b = add_members(runtime, 2)
+
+    written = write_personal(runtime.store, runtime.cipher, [(a, person(1)), (b, person(2)), (a, person(1, tag="-2"))])
+
+    assert written == 2
+    assert read_personal(runtime.store, runtime.cipher, a) == person(1, tag="-2")
+    assert find_by_email(runtime.store, runtime.cipher, "person1@example.com") == []
+    assert write_personal(runtime.store, runtime.cipher, []) == 0
+
+
 def test_rewriting_a_member_gives_it_a_new_data_key(runtime: Runtime) -> None:
     (a,) = add_members(runtime, 1)
     write_personal(runtime.store, runtime.cipher, [(a, person(1))])

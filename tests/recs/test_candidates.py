@@ -206,6 +206,25 @@ def test_below_the_threshold_every_item_is_scored(tmp_path: Path) -> None:
             assert ids(engine.for_member(member, request)) == exact_page(engine, member, request)
 
 
+def test_trending_pages_follow_the_list_ranked_at_load(exact: RecEngine) -> None:
+    trend = exact.trending[""]
+    every = np.arange(len(trend))
+    for request in (
+        RecRequest(),
+        RecRequest(k=7, page=3),
+        RecRequest(price_max=15.0, exclude_categories=["cat003"]),
+        RecRequest(whitelist=exact.facts.item_ids[::97].tolist(), k=20),
+    ):
+        page = exact.for_member("a stranger", request)
+        assert page.source == "trending"
+        rules = compile_rules(exact.facts, request, exact.item_index)
+        allowed = every[apply_rules(exact.facts, rules)]
+        ranked = allowed[np.lexsort((allowed, -trend[allowed]))]
+        start = request.k * (request.page - 1)
+        assert ids(page) == exact.facts.item_ids[ranked[start : start + request.k]].tolist()
+        assert page.has_more == (len(ranked) > start + request.k)
+
+
 def test_a_saved_index_serves_like_one_built_at_load(large_version: Path, tmp_path: Path) -> None:
     rebuilt = tmp_path / "rebuilt"
     shutil.copytree(large_version, rebuilt)

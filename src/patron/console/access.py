@@ -46,6 +46,7 @@ NAV_PERMISSIONS: dict[str, Permission] = {
     "loyalty": "loyalty:read",
     "promotions": "loyalty:read",
     "recs": "recs:read",
+    "privacy": "privacy:manage",
 }
 
 

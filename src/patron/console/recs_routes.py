@@ -19,6 +19,7 @@ from fastapi.responses import Response
 
 from patron.api.deps import Rt
 from patron.auth.service import Principal
+from patron.consent.service import personalization_block
 from patron.console.access import User, can, page_user, require
 from patron.console.rendering import render
 from patron.errors import PatronError
@@ -81,7 +82,10 @@ def member_panel(runtime: Runtime, user: Principal, member_key: str, segment: st
     if chosen is None:
         return {"rows": [], "source": None, "served_by": None}
     engine, served_by = chosen
-    found = engine.for_member(member_key, RecRequest(k=LIST_SIZE), segment=segment)
+    if personalization_block(runtime.store, member_key) is not None:  # consent withdrawn or processing restricted
+        found = engine.for_session([], RecRequest(k=LIST_SIZE))
+    else:
+        found = engine.for_member(member_key, RecRequest(k=LIST_SIZE), segment=segment)
     return {"rows": _items(engine, found), "source": found.source, "served_by": served_by}
 
 

@@ -4,6 +4,7 @@ from patron.alerts.models import Alert, AlertRule
 from patron.analytics.models import BuildRun
 from patron.audit.models import AuditChainHead, AuditEntry
 from patron.auth.models import ApiKey, Operator, OperatorSession
+from patron.consent.models import ConsentEvent, ConsentRevision, MemberConsent, ProcessingRestriction
 from patron.db.idempotency import IdempotencyRecord
 from patron.ingest.models import ImportRun, QuarantinedRow
 from patron.loyalty.ledger_models import (
@@ -28,6 +29,7 @@ from patron.loyalty.program_models import (
     TierChange,
 )
 from patron.members.models import MemberIdentity, VaultEntry
+from patron.privacy.models import ErasureTombstone, PrivacyRequest
 from patron.promotions.models import (
     Coupon,
     PromotionRedemption,
@@ -53,8 +55,11 @@ __all__ = [
     "AuditChainHead",
     "AuditEntry",
     "BuildRun",
+    "ConsentEvent",
+    "ConsentRevision",
     "Coupon",
     "EarningRule",
+    "ErasureTombstone",
     "EventAward",
     "EventRule",
     "IdempotencyRecord",
@@ -66,12 +71,15 @@ __all__ = [
     "LedgerTransaction",
     "LotAllocation",
     "LoyaltyOrder",
+    "MemberConsent",
     "MemberIdentity",
     "MemberTier",
     "Operator",
     "OperatorSession",
     "PointsLot",
     "PointsWallet",
+    "PrivacyRequest",
+    "ProcessingRestriction",
     "ProgramSettings",
     "PromotionRedemption",
     "PromotionTemplate",

@@ -230,6 +230,25 @@ def _convert(runtime: Runtime, size: int, progress: Progress) -> int:
     return converted
 
 
+def _target(runtime: Runtime, new_key: bytes | None) -> tuple[MasterKey, tuple[str, ...], bool]:
+    """Install the new key if this run starts a rotation; returns (target, keys moved from, key created)."""
+    runtime.keyring.reload()
+    runtime.keys.ensure_system_keys()  # older keys are adopted under the key they were made with
+    usage = _usage(runtime)
+    _require_known(runtime, usage)
+    current = runtime.keyring.active()
+    unfinished = any(kid != current.id for kid in usage)
+    # With the keyring in the environment and nothing to move, older vault entries can still be converted.
+    convert_only = not runtime.settings.keyring_in_file and count_legacy(runtime.store) > 0
+    created = (new_key is not None and key_id(new_key) != current.id) or (
+        new_key is None and not unfinished and not convert_only
+    )
+    if created:
+        _install(runtime, new_key)
+    target = runtime.keyring.active()
+    return target, tuple(sorted(kid for kid in usage if kid != target.id)), created
+
+
 def rotate(
     runtime: Runtime,
     *,
@@ -247,21 +266,7 @@ def rotate(
         raise ValidationError(f"the batch size must be at least 1, not {batch_size}", "batch_size")
     progress = progress or NullProgress()
     with _keyring_lock(runtime.settings):
-        runtime.keyring.reload()
-        runtime.keys.ensure_system_keys()  # older keys are adopted under the key they were made with
-        usage = _usage(runtime)
-        _require_known(runtime, usage)
-        current = runtime.keyring.active()
-        unfinished = any(kid != current.id for kid in usage)
-        # With the keyring in the environment and nothing to move, older vault entries can still be converted.
-        convert_only = not runtime.settings.keyring_in_file and count_legacy(runtime.store) > 0
-        created = (new_key is not None and key_id(new_key) != current.id) or (
-            new_key is None and not unfinished and not convert_only
-        )
-        if created:
-            _install(runtime, new_key)
-        target = runtime.keyring.active()
-        previous = tuple(sorted(kid for kid in usage if kid != target.id))
+        target, previous, created = _target(runtime, new_key)
         details: dict[str, Any] = {"from": list(previous), "new_key": created}
         record(runtime.store, actor, "keys.rotation_started", target.id, details=details)
         try:

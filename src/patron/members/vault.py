@@ -71,14 +71,10 @@ class FieldCipher:
     """Seals and opens personal fields and secrets; computes blind indexes."""
 
     def __init__(self, keys: KeyService) -> None:
-        self.keys = keys
-        self._secrets: AESGCM | None = None
-        self._index_key: bytes | None = None
+        self.keys = keys  # system keys are asked for on each use, so a restore's new keys apply at once
 
     def _secrets_aead(self) -> AESGCM:
-        if self._secrets is None:
-            self._secrets = AESGCM(self.keys.system_key("secrets"))
-        return self._secrets
+        return AESGCM(self.keys.system_key("secrets"))
 
     def seal(self, owner: str, field: str, plaintext: str) -> bytes:
         """Seal a secret (TOTP, webhook) for ``owner`` under the secrets key."""
@@ -91,10 +87,9 @@ class FieldCipher:
 
     def blind_index(self, kind: str, value: str) -> str:
         """The keyed index of an e-mail address or phone number (normalized first)."""
-        if self._index_key is None:
-            self._index_key = self.keys.system_key("blind-index")
         normal = normalize_email(value) if kind == "email" else normalize_phone(value)
-        return hmac.new(self._index_key, f"{kind}:{normal}".encode(), hashlib.sha256).hexdigest()
+        key = self.keys.system_key("blind-index")
+        return hmac.new(key, f"{kind}:{normal}".encode(), hashlib.sha256).hexdigest()
 
     @staticmethod
     def seal_field(data_key: AESGCM, member_key: str, field: str, plaintext: str) -> bytes:

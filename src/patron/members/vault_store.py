@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, DateTime, RowMapping, Table, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from patron.db.base import utcnow
@@ -71,11 +72,11 @@ def _key_upsert(dialect: str) -> Any:
     return _upsert(dialect, MemberDataKey, ("master_key_id", "wrapped"))
 
 
-def _stored_time(conn: Connection, at: datetime) -> Any:
+def _stored_time(dialect: Dialect, at: datetime) -> Any:
     """``at`` as the driver receives it for a timestamp column."""
-    if conn.dialect.name != "sqlite":
+    if dialect.name != "sqlite":
         return at
-    process = DateTime(timezone=True).dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    process = DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect)
     return at if process is None else process(at)
 
 
@@ -96,22 +97,14 @@ def _executemany(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -
     conn.exec_driver_sql(str(compiled), [tuple(row[name] for name in names) for row in rows])
 
 
-def write_personal(
-    store: OperationalStore, cipher: FieldCipher, records: Iterable[tuple[str, Mapping[str, str | None]]]
-) -> int:
-    """Upsert the vault entries of the given members (replace, not merge), each under a fresh data key.
-
-    A member given twice is written once, with its last fields. Returns the number of members written.
-    """
-    latest = dict(records)
-    if not latest:
-        return 0
+def _entry_rows(
+    cipher: FieldCipher, latest: Mapping[str, Mapping[str, str | None]], now: Any
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The vault rows and the wrapped-key rows of ``latest``, each member under a fresh data key."""
     keys = cipher.keys
     master = keys.keyring.active()
     entries: list[dict[str, Any]] = []
     wrapped: list[dict[str, Any]] = []
-    with store.engine.connect() as conn:
-        now = _stored_time(conn, utcnow())
     for member_key, fields in latest.items():
         data_key = keys.new_data_key()
         email, phone = fields.get("email"), fields.get("phone")
@@ -131,6 +124,20 @@ def write_personal(
                 "wrapped": keys.wrap_member_key(master, member_key, data_key),
             }
         )
+    return entries, wrapped
+
+
+def write_personal(
+    store: OperationalStore, cipher: FieldCipher, records: Iterable[tuple[str, Mapping[str, str | None]]]
+) -> int:
+    """Upsert the vault entries of the given members (replace, not merge), each under a fresh data key.
+
+    A member given twice is written once, with its last fields. Returns the number of members written.
+    """
+    latest = dict(records)
+    if not latest:
+        return 0
+    entries, wrapped = _entry_rows(cipher, latest, _stored_time(store.engine.dialect, utcnow()))
     vault_stmt, key_stmt = _vault_upsert(store.dialect), _key_upsert(store.dialect)
     with store.engine.begin() as conn:  # a Core connection: plain executemany, no ORM bulk path
         for start in range(0, len(entries), _CHUNK):

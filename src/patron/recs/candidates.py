@@ -95,6 +95,7 @@ class CandidateIndex:
     def __init__(self, index: Any, header: IndexHeader) -> None:
         self.index = index
         self.header = header
+        self._searches: dict[int, Any] = {}  # nprobe -> faiss search parameters (read-only, shared by threads)
 
     @classmethod
     def build(
@@ -160,7 +161,11 @@ class CandidateIndex:
         return np.ascontiguousarray(np.hstack([v, *extra, np.zeros((len(v), 1), dtype=np.float32)]))
 
     def _params(self, nprobe: int) -> Any:
-        return _faiss().SearchParametersIVF(nprobe=min(nprobe, self.header.cells))
+        nprobe = min(nprobe, self.header.cells)
+        params = self._searches.get(nprobe)
+        if params is None:
+            params = self._searches[nprobe] = _faiss().SearchParametersIVF(nprobe=nprobe)
+        return params
 
     def search(self, vector: FloatArray, n: int, *, widen: int = 1) -> IntArray:
         """Up to ``n`` item indices, nearest first; ``widen`` multiplies the cells probed."""

@@ -172,6 +172,7 @@ class RecEngine:
         )
         engine._load_trending(pq.read_table(root / "trending.parquet"))
         purchase_members, engine.purchases = read_member_matrix(root / "purchases.npz")
+        engine.purchases.sum_duplicates()  # canonical: each row's items sorted and distinct
         engine.purchase_rows = {m: k for k, m in enumerate(purchase_members.tolist())}
         engine._purchases_by_item = engine.purchases.tocsc()
         engine._attach_index(index_min_items)
@@ -282,7 +283,9 @@ class RecEngine:
         )
         with self._lock:
             live = self._bought_live.get(member_key)
-            extra = np.fromiter(live, dtype=np.int64) if live else np.zeros(0, dtype=np.int64)
+            if not live:  # a row of the canonical matrix: sorted and distinct already
+                return bought.astype(np.int64)
+            extra = np.fromiter(live, dtype=np.int64)
         return np.unique(np.concatenate([bought.astype(np.int64), extra]))
 
     # ------------------------------------------------------------------ lists
@@ -333,8 +336,11 @@ class RecEngine:
 
     def _trending(self, rules: RuleSet, request: RecRequest, segment: str | None) -> RecList:
         name = segment if segment and segment in self.trending else _ALL
-        order, ranked = self._ranked[name]
-        chosen, values, more = self._select(ranked, rules, request, items=order, ranked=True)
+        if rules.whitelist is not None:  # only the listed items are scored
+            chosen, values, more = self._select(self.trending[name], rules, request)
+        else:
+            order, ranked = self._ranked[name]
+            chosen, values, more = self._select(ranked, rules, request, items=order, ranked=True)
         if name != _ALL:
             why: tuple[ReasonCode, dict[str, str]] = ("popular_in_segment", {"segment": name})
             return self._page(chosen, values, [why] * len(chosen), "trending_in_segment", request, more)
