@@ -137,7 +137,12 @@ def test_jobs_are_listed_and_run_and_writes_are_audited(marketer: TestClient, ru
     ran = marketer.post("/api/v1/loyalty/jobs/tier-reevaluation/run")
     runs = marketer.get("/api/v1/loyalty/jobs/tier-reevaluation/runs")
 
-    assert {j["name"] for j in listed.json()} == {"points-activation", "points-expiry", "tier-reevaluation"}
+    assert {j["name"] for j in listed.json()} == {
+        "points-activation",
+        "points-expiry",
+        "tier-reevaluation",
+        "coupon-expiry",
+    }
     assert ran.json()["status"] == "succeeded"
     assert [r["id"] for r in runs.json()] == [ran.json()["id"]]
     with runtime.store.session() as session:

@@ -71,8 +71,10 @@ def test_adjustments_are_audited_and_returns_reverse(client: TestClient, runtime
     assert reversed_.json()["reversal"]["points"] == 50
     assert client.get(BASE).json()["available"] == 5
     with runtime.store.session() as s:
-        actions = list(s.scalars(select(AuditEntry.action).where(AuditEntry.action == "points.adjust")))
-    assert actions == ["points.adjust"]
+        actions = list(s.scalars(select(AuditEntry.action).where(AuditEntry.action.like("points.%"))))
+        reversal = s.scalars(select(AuditEntry).where(AuditEntry.action == "points.reverse")).one()
+    assert actions == ["points.adjust", "points.earn", "points.reverse"]
+    assert (reversal.target, reversal.details["points"], reversal.details["shortfall"]) == ("reference:o-1", 50, 0)
 
 
 def test_jobs_run_over_http(client: TestClient) -> None:

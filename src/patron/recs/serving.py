@@ -325,6 +325,8 @@ class RecEngine:
         need = request.k * request.page + 1
         size = max(4 * need, 128) if request.diversity is None else max(8 * need, 256)
         for count, widen in ((size, 1), (8 * size, 2)):
+            if count > self._prefilter.limit:  # deep pages: scoring every item is cheaper
+                break
             found = self.index.search(vector, count, widen=widen)
             chosen, values, more = self._select(model.item_scores(vector, found), rules, request, items=found)
             if more:  # at least a page and one more passed the rules
@@ -422,23 +424,26 @@ class RecEngine:
             scores = np.where(np.isfinite(scores), scores, np.float32(-np.inf))  # NaN would sort as the largest
         if items is None and rules.whitelist is not None:
             items, scores = rules.whitelist, scores[rules.whitelist]
-        ids = np.arange(len(scores), dtype=np.int64) if items is None else items
+
+        def ids(positions: IntArray) -> IntArray:
+            return positions if items is None else items[positions]
+
         need = request.k * request.page + 1
         pool_size = max(4 * need, 64) if request.diversity is None else max(8 * need, 200)
         while True:  # the best pool_size first, widened until enough of them pass the rules
             size = min(pool_size, len(scores))
             top = np.arange(size, dtype=np.int64) if ranked else _top(scores, size)
-            pool = top[apply_rules(self.facts, rules, ids[top])]
+            pool = top[apply_rules(self.facts, rules, ids(top))]
             if len(pool) >= need or len(top) < size or size >= len(scores):
                 break
             pool_size *= 4
         if request.diversity is not None and len(pool):
-            picked = mmr(ids[pool], scores[pool], need, request.diversity, vectors=self.vectors)
-            position = {item: p for item, p in zip(ids[pool].tolist(), pool.tolist(), strict=True)}
+            picked = mmr(ids(pool), scores[pool], need, request.diversity, vectors=self.vectors)
+            position = {item: p for item, p in zip(ids(pool).tolist(), pool.tolist(), strict=True)}
             pool = np.asarray([position[i] for i in picked.tolist()], dtype=np.int64)
         start = request.k * (request.page - 1)
         page = pool[start : start + request.k]
-        return ids[page], scores[page], len(pool) > start + request.k
+        return ids(page), scores[page], len(pool) > start + request.k
 
     def _page(
         self,

@@ -82,6 +82,7 @@ def history(
 def earn(
     member_key: MemberKey,
     body: EarnRequest,
+    request: Request,
     response: Response,
     runtime: Rt,
     caller: Writers,
@@ -90,6 +91,18 @@ def earn(
 ) -> LedgerTransactionRead:
     txn, replayed = points.earn_points(runtime.store, _key(header, idempotency_key), member_key, body, caller.label)
     _replayed(response, replayed)
+    if not replayed:
+        target = f"member:{member_key}"
+        audit(
+            request,
+            runtime,
+            caller.label,
+            "points.earn",
+            target,
+            points=body.points,
+            reference=body.reference,
+            txn=txn.id,
+        )
     return txn
 
 
@@ -97,6 +110,7 @@ def earn(
 def redeem(
     member_key: MemberKey,
     body: RedeemRequest,
+    request: Request,
     response: Response,
     runtime: Rt,
     caller: Writers,
@@ -105,6 +119,18 @@ def redeem(
 ) -> LedgerTransactionRead:
     txn, replayed = points.redeem_points(runtime.store, _key(header, idempotency_key), member_key, body, caller.label)
     _replayed(response, replayed)
+    if not replayed:
+        target = f"member:{member_key}"
+        audit(
+            request,
+            runtime,
+            caller.label,
+            "points.redeem",
+            target,
+            points=body.points,
+            reference=body.reference,
+            txn=txn.id,
+        )
     return txn
 
 
@@ -132,6 +158,7 @@ def adjust(
 @router.post("/points/reverse", summary="Reverse the points earned and redeemed under a reference (a return)")
 def reverse(
     body: ReverseRequest,
+    request: Request,
     response: Response,
     runtime: Rt,
     caller: Writers,
@@ -140,6 +167,12 @@ def reverse(
 ) -> ReverseResult:
     result, replayed = points.reverse_points(runtime.store, _key(header, idempotency_key), body, caller.label)
     _replayed(response, replayed)
+    if not replayed:
+        reversal = result.reversal
+        details: dict[str, object] = {"reference": body.reference, "reason": body.reason}
+        if reversal is not None:
+            details |= {"points": reversal.points, "shortfall": reversal.shortfall, "txn": reversal.id}
+        audit(request, runtime, caller.label, "points.reverse", f"reference:{body.reference}", **details)
     return result
 
 
