@@ -38,7 +38,7 @@ ATTRIBUTE_NAME = '"><img src=x onerror=alert(1)>'
 SCRIPT_REGION = "<script>alert('region')</script>"
 ATTRIBUTE_REGION = "'><svg onload=alert(2)>"
 # Tables that legitimately grow when requests are made: sessions and the audit trail.
-GROWING_TABLES = frozenset({"operator_sessions", "audit_log", "audit_head"})
+GROWING_TABLES = frozenset({"operator_sessions", "audit_log", "audit_chain_head"})
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def build_shop(home: Path, **overrides: object) -> Shop:
     runtime = Runtime(Settings.model_validate(settings.model_dump()))
     home.mkdir(parents=True)
     runtime.store.migrate()
-    if PG_URL:
+    if runtime.settings.database_url:
         _reset_postgres(runtime)
     member_file, order_file = _shop_files(home.parent)
     member_columns = {"member_id": "id", "name": "name", "email": "email", "region": "region", "signup_at": "signup"}

@@ -11,6 +11,8 @@ of ordinary responses), installed by ``install_web_security``:
   addresses in ``PATRON_TRUSTED_PROXIES``;
 - request bodies are limited (413): ``max_request_bytes``, or
   ``max_upload_bytes`` under ``/api/v1/imports``;
+- a NUL character in a path, a query value, a JSON body or a form is refused
+  (422): no text may hold one, and PostgreSQL cannot store it;
 - ``POST /api/v1/auth/login`` is rate-limited per client address (429);
 - headers: ``nosniff``, ``frame-ancestors 'none'`` (CSP and
   ``X-Frame-Options``), a CSP for responses that set none (API responses may
@@ -29,6 +31,7 @@ import logging
 import re
 import secrets
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
 from starlette.datastructures import Headers, MutableHeaders
@@ -44,6 +47,7 @@ __all__ = [
     "REQUEST_ID_HEADER",
     "UPLOAD_PREFIX",
     "BodyTooLargeError",
+    "NulCharacterError",
     "WebSecurity",
     "install_web_security",
     "limits_of",
@@ -65,6 +69,11 @@ _DOCS_CSP = (
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL | re.IGNORECASE)
 _MAX_HTML_BUFFER = 1 << 20
 _STATIC_PREFIX = "/static/"
+_NUL_MESSAGE = "contains a NUL character, which no text accepts"
+# ``\u0000`` after an even number of backslashes (an odd one escapes the backslash instead), or a raw NUL
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000|\x00")
+_FORM_NUL = re.compile(rb"%00|\x00")
+_NUL_TAIL = 64
 _ERROR_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Patron: error</title></head>
 <body><main><h1>Something went wrong / 出错了</h1>
@@ -79,6 +88,13 @@ class BodyTooLargeError(HTTPException):
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"the request body is larger than the limit of {limit:,} bytes")
+
+
+class NulCharacterError(HTTPException):
+    """The request body holds a NUL character (raised while the body is read; the API answers 422)."""
+
+    def __init__(self) -> None:
+        super().__init__(422, "the request body contains a NUL character (\\u0000), which no text field accepts")
 
 
 def limits_of(app: Any) -> Limits:
@@ -121,6 +137,10 @@ class WebSecurity:
         if _declared_length(scope) > limit:
             await respond.problem(413, "Content too large", BodyTooLargeError(limit).detail)
             return
+        if errors := _nul_in_url(scope):
+            fields = ", ".join(".".join(e["loc"]) for e in errors)
+            await respond.problem(422, "Invalid input", f"invalid field(s): {fields}", errors=errors)
+            return
         if scope["method"] == "POST" and path == LOGIN_PATH:
             decision = self.limits.login.take(_client(scope))
             scope["state"]["rate_limit"] = decision
@@ -129,7 +149,7 @@ class WebSecurity:
                 await respond.problem(429, "Too many requests", detail)
                 return
         try:
-            await self.app(scope, _limited(receive, limit), respond.send)
+            await self.app(scope, _limited(receive, limit, _nul_pattern(scope)), respond.send)
         except BodyTooLargeError as exc:
             if respond.started:
                 raise
@@ -258,17 +278,47 @@ def _client(scope: Scope) -> str:
     return str(client[0]) if client else "unknown"
 
 
-def _limited(receive: Receive, limit: int) -> Receive:
-    """``receive`` that raises BodyTooLargeError once more than ``limit`` bytes of body have arrived."""
+def _nul_in_url(scope: Scope) -> list[dict[str, Any]]:
+    """The path and the query parameters that hold a NUL character, as validation errors."""
+    errors: list[dict[str, Any]] = []
+    if "\x00" in scope["path"]:
+        errors.append({"loc": ["path"], "msg": _NUL_MESSAGE})
+    query: bytes = scope.get("query_string", b"")
+    if b"%00" in query or b"\x00" in query:
+        pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True, encoding="utf-8", errors="replace")
+        names = dict.fromkeys(name.replace("\x00", "") for name, value in pairs if "\x00" in name + value)
+        errors += [{"loc": ["query", name], "msg": _NUL_MESSAGE} for name in names]
+    return errors
+
+
+def _nul_pattern(scope: Scope) -> re.Pattern[bytes] | None:
+    """How a NUL character shows in this request's body, by its content type (uploads are not looked at)."""
+    if scope["path"].startswith(UPLOAD_PREFIX):
+        return None
+    media = Headers(scope=scope).get("content-type", "").split(";")[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        return _JSON_NUL
+    if media == "application/x-www-form-urlencoded":
+        return _FORM_NUL
+    return None
+
+
+def _limited(receive: Receive, limit: int, nul: re.Pattern[bytes] | None) -> Receive:
+    """``receive`` that raises BodyTooLargeError past ``limit`` bytes, NulCharacterError when ``nul`` matches."""
     seen = 0
+    tail = b""  # the end of the previous chunk, so that a NUL escape split across chunks is seen
 
     async def limited() -> Message:
-        nonlocal seen
+        nonlocal seen, tail
         message = await receive()
         if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
+            body: bytes = message.get("body", b"")
+            seen += len(body)
             if seen > limit:
                 raise BodyTooLargeError(limit)
+            if nul is not None and nul.search(tail + body):
+                raise NulCharacterError
+            tail = (tail + body)[-_NUL_TAIL:]
         return message
 
     return limited

@@ -81,20 +81,17 @@ def _stored_time(dialect: Dialect, at: datetime) -> Any:
 
 
 def _executemany(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
-    """Run ``statement`` for every row.
+    """Run ``statement`` for every row through the driver's own executemany.
 
-    On SQLite the rows, already in the driver's types, go straight to the
-    driver's executemany: SQLAlchemy's per-row parameter processing would cost
-    as much as the encryption (measured: 20,000 entries in half the time).
-    PostgreSQL keeps SQLAlchemy's batched insert.
+    The rows are already in the driver's types (bytes, text, the timestamp
+    prepared once), so SQLAlchemy's per-row parameter processing is skipped:
+    measured on 20,000 entries it cost as much as the encryption, on SQLite and
+    PostgreSQL alike.
     """
-    if conn.dialect.name != "sqlite":
-        conn.execute(statement, rows)
-        return
     compiled = statement.compile(dialect=conn.dialect, column_keys=list(rows[0]))
-    names = compiled.positiontup
-    assert names is not None  # SQLite's parameters are positional
-    conn.exec_driver_sql(str(compiled), [tuple(row[name] for name in names) for row in rows])
+    names = compiled.positiontup  # SQLite's parameters are positional, psycopg's are named
+    params = rows if names is None else [tuple(row[name] for name in names) for row in rows]
+    conn.exec_driver_sql(str(compiled), params)
 
 
 def _entry_rows(

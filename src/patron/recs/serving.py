@@ -119,6 +119,16 @@ def _top(scores: np.ndarray[Any, Any], m: int) -> IntArray:
     return np.asarray(pool[np.lexsort((pool, -values))], dtype=np.int64)
 
 
+def _within(values: IntArray, sorted_items: IntArray) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Which ``values`` are in ``sorted_items`` (sorted, distinct): a binary search."""
+    if not len(sorted_items):
+        return np.zeros(len(values), dtype=bool)
+    found: np.ndarray[Any, np.dtype[np.bool_]] = (
+        sorted_items[np.minimum(np.searchsorted(sorted_items, values), len(sorted_items) - 1)] == values
+    )
+    return found
+
+
 class RecEngine:
     """One trained version, ready to serve; thread-safe."""
 
@@ -304,7 +314,7 @@ class RecEngine:
         if len(cols) and self.model.personalized:
             user = -1 if changed else self.user_index.get(member_key, -1)
             chosen, values, more = self._personalized(cols, weights, user, rules, request)
-            viewed = np.setdiff1d(cols, bought)
+            viewed = cols[~_within(cols, bought)]  # both sorted and distinct: what np.setdiff1d gives, cheaper
             reasons = explain(chosen, self.facts, self.vectors, bought=bought, viewed=viewed)
             return self._page(chosen, values, reasons, "personalized", request, more)
         segment = segment or self.segments.get(member_key)
