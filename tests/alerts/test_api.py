@@ -193,7 +193,10 @@ def test_rule_changes_and_checks_are_audited(clients: dict[str, TestClient], sho
         ("alert_rule.delete", f"alert_rule:{rule['id']}"),
     ]
     assert all(e.actor == "api_key:analyst" and e.source_ip == CLIENT_IP for e in entries)
-    assert entries[2].details == {"fields": ["enabled"]}
+    assert entries[2].details["fields"] == ["enabled"]
+    (changed,) = entries[2].details["changes"]
+    assert changed["table"] == "alert_rules" and changed["fields"]["enabled"][0] is True
+    assert changed["fields"]["enabled"][1] is False and set(changed["fields"]) <= {"enabled", "updated_at"}
     assert rule["webhook_secret"] not in str([e.details for e in entries])
 
 
