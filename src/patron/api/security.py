@@ -98,8 +98,11 @@ class NulCharacterError(HTTPException):
 
 
 def limits_of(app: Any) -> Limits:
-    """The rate limits installed on ``app``."""
-    limits: Limits = app.state.limits
+    """The rate limits installed on ``app`` (made from its runtime's settings on an app assembled by hand)."""
+    limits: Limits | None = getattr(app.state, "limits", None)
+    if limits is None:
+        limits = Limits.from_settings(app.state.runtime.settings)
+        app.state.limits = limits
     return limits
 
 
@@ -129,25 +132,15 @@ class WebSecurity:
             await self.app(scope, receive, send)
             return
         self._believe_proxy(scope)
-        request_id = secrets.token_hex(8)
-        scope.setdefault("state", {})["request_id"] = request_id
-        respond = _Responder(self, scope, send, request_id)
-        path: str = scope["path"]
-        limit = self.settings.max_upload_bytes if path.startswith(UPLOAD_PREFIX) else self.settings.max_request_bytes
-        if _declared_length(scope) > limit:
-            await respond.problem(413, "Content too large", BodyTooLargeError(limit).detail)
+        respond = _Responder(self, scope, send, secrets.token_hex(8))
+        scope.setdefault("state", {})["request_id"] = respond.request_id
+        limit = (
+            self.settings.max_upload_bytes
+            if scope["path"].startswith(UPLOAD_PREFIX)
+            else self.settings.max_request_bytes
+        )
+        if await self._refused(scope, respond, limit):
             return
-        if errors := _nul_in_url(scope):
-            fields = ", ".join(".".join(e["loc"]) for e in errors)
-            await respond.problem(422, "Invalid input", f"invalid field(s): {fields}", errors=errors)
-            return
-        if scope["method"] == "POST" and path == LOGIN_PATH:
-            decision = self.limits.login.take(_client(scope))
-            scope["state"]["rate_limit"] = decision
-            if not decision.allowed:
-                detail = f"too many sign-in attempts from this address: try again in {decision.retry_after} s"
-                await respond.problem(429, "Too many requests", detail)
-                return
         try:
             await self.app(scope, _limited(receive, limit, _nul_pattern(scope)), respond.send)
         except BodyTooLargeError as exc:
@@ -157,8 +150,27 @@ class WebSecurity:
         except Exception:
             if respond.started:
                 raise  # a response is under way and cannot be replaced; the server logs and closes it
-            log.exception("unhandled error", extra={"request_id": request_id, "method": scope["method"], "path": path})
+            where = {"request_id": respond.request_id, "method": scope["method"], "path": scope["path"]}
+            log.exception("unhandled error", extra=where)
             await respond.server_error()
+
+    async def _refused(self, scope: Scope, respond: _Responder, limit: int) -> bool:
+        """Answer what is refused before the app runs: a declared body over the limit, a NUL, a sign-in flood."""
+        if _declared_length(scope) > limit:
+            await respond.problem(413, "Content too large", BodyTooLargeError(limit).detail)
+            return True
+        if errors := _nul_in_url(scope):
+            fields = ", ".join(".".join(e["loc"]) for e in errors)
+            await respond.problem(422, "Invalid input", f"invalid field(s): {fields}", errors=errors)
+            return True
+        if scope["method"] == "POST" and scope["path"] == LOGIN_PATH:
+            decision = self.limits.login.take(_client(scope))
+            scope["state"]["rate_limit"] = decision
+            if not decision.allowed:
+                detail = f"too many sign-in attempts from this address: try again in {decision.retry_after} s"
+                await respond.problem(429, "Too many requests", detail)
+                return True
+        return False
 
     def _believe_proxy(self, scope: Scope) -> None:
         """Take the client address and scheme from the forwarding headers of a trusted proxy."""
