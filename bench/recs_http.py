@@ -148,6 +148,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="Uvicorn workers, one run each.")
     parser.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--paths", help=argparse.SUPPRESS)
     parser.add_argument("--clients", type=int, help=argparse.SUPPRESS)
@@ -155,6 +156,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.generate:
         _generator(args)
+        return
+    if args.serve:
+        _serve(args.port, args.workers[0])
         return
     if args.home is None:
         parser.error("--home is required")
@@ -176,11 +180,7 @@ def _run(home: Path, workers: int, key: str, members: list[str], seconds: float,
         "OPENBLAS_NUM_THREADS": "1",
         "PYTHONPATH": str(Path(__file__).resolve().parent),
     }
-    server = subprocess.Popen(
-        [python(), "-m", "uvicorn", "--factory", "recs_http:make_app", "--port", str(port), "--workers",
-         str(workers), "--log-level", "warning", "--no-access-log"],
-        env=env,
-    )  # fmt: skip
+    server = subprocess.Popen([python(), __file__, "--serve", "--port", str(port), "--workers", str(workers)], env=env)
     try:
         _wait(port)
         real = [f"/api/v1/recs/members/{m}?placement={PLACEMENT}&k=10&price_max=20" for m in members]
@@ -206,6 +206,29 @@ def _run(home: Path, workers: int, key: str, members: list[str], seconds: float,
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def _serve(port: int, workers: int) -> None:
+    """The server process: uvicorn with ``workers`` processes on a listening socket made here.
+
+    For several workers uvicorn binds the socket itself with protocol 0, so asyncio leaves Nagle's algorithm
+    on for every connection and each keep-alive response waits about 40 ms for the client's delayed ACK
+    (uvicorn issue 3149); a socket made with IPPROTO_TCP gets TCP_NODELAY, as the one-worker path does.
+    """
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.set_inheritable(True)
+    config = uvicorn.Config(
+        "recs_http:make_app", factory=True, port=port, workers=workers, log_level="warning", access_log=False
+    )
+    if workers == 1:
+        uvicorn.Server(config).run(sockets=[sock])
+    else:
+        Multiprocess(config, sockets=[sock]).run()
 
 
 def _wait(port: int) -> None:

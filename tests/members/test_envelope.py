@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -19,7 +20,7 @@ from patron.settings import PLACEHOLDER_MASTER_KEY, Settings, parse_keyring
 from tests.members.conftest import add_members, person
 
 
-def _row(runtime: Runtime, member_key: str) -> dict[str, object]:
+def _row(runtime: Runtime, member_key: str) -> dict[str, Any]:
     with runtime.store.engine.connect() as conn:
         row = conn.execute(
             text(
@@ -35,7 +36,7 @@ def _row(runtime: Runtime, member_key: str) -> dict[str, object]:
 
 def _data_key(runtime: Runtime, member_key: str) -> AESGCM:
     row = _row(runtime, member_key)
-    return AESGCM(runtime.keys.open_member_key(member_key, str(row["master_key_id"]), row["wrapped"]))  # type: ignore[arg-type]
+    return AESGCM(runtime.keys.open_member_key(member_key, str(row["master_key_id"]), row["wrapped"]))
 
 
 def test_each_member_gets_a_data_key_of_its_own_under_the_active_master_key(runtime: Runtime) -> None:
@@ -45,7 +46,7 @@ def test_each_member_gets_a_data_key_of_its_own_under_the_active_master_key(runt
     rows = [_row(runtime, k) for k in keys]
     assert {r["master_key_id"] for r in rows} == {runtime.keyring.active().id}
     assert len({r["wrapped"] for r in rows}) == 3
-    assert all(r["key_version"] == 2 and bytes(r["email"])[:1] == b"\x02" for r in rows)  # type: ignore[arg-type]
+    assert all(r["key_version"] == 2 and bytes(r["email"])[:1] == b"\x02" for r in rows)
     assert [read_personal(runtime.store, runtime.cipher, k) for k in keys] == [person(i) for i in range(3)]
 
 
@@ -112,7 +113,7 @@ def test_rewriting_a_member_gives_it_a_new_data_key(runtime: Runtime) -> None:
     assert after["wrapped"] != before["wrapped"]
     assert read_personal(runtime.store, runtime.cipher, a) == person(1, tag="-new")
     with pytest.raises(VaultDecryptError):
-        FieldCipher.open_field(_data_key(runtime, a), a, "email", before["email"])  # type: ignore[arg-type]
+        FieldCipher.open_field(_data_key(runtime, a), a, "email", before["email"])
 
 
 def test_look_ups_go_through_blind_indexes_and_nothing_is_stored_in_clear(runtime: Runtime) -> None:
@@ -150,7 +151,7 @@ def test_shredding_a_member_destroys_its_data_key_and_entry(runtime: Runtime) ->
     survivors = [_data_key(runtime, b), AESGCM(runtime.keys.system_key("secrets"))]
     for key in survivors:
         with pytest.raises(VaultDecryptError):
-            FieldCipher.open_field(key, a, "email", leftover["email"])  # type: ignore[arg-type]
+            FieldCipher.open_field(key, a, "email", leftover["email"])
     with runtime.store.engine.begin() as conn:  # put the copy back: without its data key it stays shut
         conn.execute(
             text("INSERT INTO member_vault (member_key, key_version, email, updated_at) VALUES (:k, 2, :e, :t)"),

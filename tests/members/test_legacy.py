@@ -160,7 +160,7 @@ def test_the_older_data_opens_and_verifies_under_adopted_system_keys(upgraded: t
 
     _everything_older_works(rt, older)
     with rt.store.engine.connect() as conn:
-        origins = dict(conn.execute(text("SELECT purpose, origin FROM system_keys")).all())
+        origins = {row.purpose: row.origin for row in conn.execute(text("SELECT purpose, origin FROM system_keys"))}
     assert origins == {"audit-chain": "derived", "blind-index": "derived", "secrets": "derived"}
     assert count_legacy(rt.store) == N
 

@@ -53,6 +53,22 @@ class StopAfter:
                 raise SimulatedCrashError
 
 
+class AwaitWriter:
+    """Progress that, after the first batch of member keys, waits until the other process has written again."""
+
+    def __init__(self, writes: list[int]) -> None:
+        self.writes, self.current, self.waited = writes, "", False
+
+    def stage(self, description: str, total: int | None = None) -> None:
+        self.current = description
+
+    def advance(self, steps: int = 1) -> None:
+        if self.current == "Rewrapping member data keys" and not self.waited:
+            self.waited, seen, deadline = True, self.writes[0], time.monotonic() + 60
+            while self.writes[0] == seen and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+
 def _b64(key: bytes) -> str:
     return base64.urlsafe_b64encode(key).decode()
 
@@ -172,10 +188,11 @@ def test_a_rotation_while_another_process_reads_and_writes_loses_nothing(keyed: 
     worker = threading.Thread(target=serve)
     worker.start()
     try:
-        time.sleep(0.3)
-        report = rotate(keyed, actor="tester", batch_size=25)
+        report = rotate(keyed, actor="tester", batch_size=25, progress=AwaitWriter(writes))
         done.set()
-        time.sleep(0.3)
+        deadline = time.monotonic() + 60
+        while not writes[1] and not errors and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         stop.set()
         worker.join(timeout=120)

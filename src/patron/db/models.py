@@ -7,6 +7,7 @@ from patron.auth.models import ApiKey, Operator, OperatorSession
 from patron.consent.models import ConsentEvent, ConsentRevision, MemberConsent, ProcessingRestriction
 from patron.db.idempotency import IdempotencyRecord
 from patron.ingest.models import ImportRun, QuarantinedRow
+from patron.keys.models import MemberDataKey, SystemKey
 from patron.loyalty.ledger_models import (
     LedgerEntry,
     LedgerReversal,
@@ -72,6 +73,7 @@ __all__ = [
     "LotAllocation",
     "LoyaltyOrder",
     "MemberConsent",
+    "MemberDataKey",
     "MemberIdentity",
     "MemberTier",
     "Operator",
@@ -94,6 +96,7 @@ __all__ = [
     "Reward",
     "RewardExchange",
     "SpendRecord",
+    "SystemKey",
     "TagDefinition",
     "Tier",
     "TierChange",

@@ -3,9 +3,9 @@
 Every write gives the member a fresh data key: the entry is replaced as a
 whole, so nothing sealed under the previous key survives it, and a bulk import
 needs no read. The entry and its wrapped key are written in one transaction
-(entry first, then key, the same lock order as conversion and erasure) and
-read back with one statement, so a reader never pairs an entry with another
-write's key.
+and read back with one statement, so a reader never pairs an entry with
+another write's key. Rows are locked in one order everywhere (entries before
+keys, members by key), so a write never deadlocks with a rotation.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def write_personal(
 
     A member given twice is written once, with its last fields. Returns the number of members written.
     """
-    latest = dict(records)
+    latest = dict(sorted(dict(records).items()))
     if not latest:
         return 0
     entries, wrapped = _entry_rows(cipher, latest, _stored_time(store.engine.dialect, utcnow()))
@@ -229,8 +229,10 @@ def _convert_one(conn: Connection, cipher: FieldCipher, member_key: str, row: Ro
 
 def convert_legacy(store: OperationalStore, cipher: FieldCipher, member_keys: Sequence[str]) -> int:
     """Re-seal these members' older entries under fresh data keys, in one transaction; returns how many."""
-    query = _READ.add_columns(_vault.c.member_key).where(
-        _vault.c.member_key.in_(member_keys), _vault.c.key_version == LEGACY
+    query = (
+        _READ.add_columns(_vault.c.member_key)
+        .where(_vault.c.member_key.in_(member_keys), _vault.c.key_version == LEGACY)
+        .order_by(_vault.c.member_key)
     )
     converted = 0
     with store.engine.begin() as conn:

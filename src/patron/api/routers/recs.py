@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -93,8 +94,9 @@ async def _filters(request: Request) -> RecRequest:
     return found
 
 
+@functools.cache
 def _filter_docs() -> dict[str, Any]:
-    """The filters' OpenAPI parameters as FastAPI documents :func:`_filter_fields`."""
+    """The filters' OpenAPI parameters as FastAPI documents :func:`_filter_fields` (made once, never changed)."""
     probe = FastAPI()
 
     @probe.get("/")
