@@ -132,6 +132,20 @@ def test_searches_and_filters_do_not_widen(payload: str, shop: Shop, admin: Test
     assert member.status_code in (404, 422)
 
 
+def test_every_declared_sort_key_in_both_orders_is_a_normal_result(shop_app: FastAPI, admin: TestClient) -> None:
+    [sort] = [p for p in shop_app.openapi()["paths"]["/api/v1/members"]["get"]["parameters"] if p["name"] == "sort"]
+    keys = sort["schema"]["enum"]
+
+    answers = {
+        (key, order): admin.get("/api/v1/members", params={"sort": key, "order": order, "page_size": 5}).status_code
+        for key in keys
+        for order in ("asc", "desc")
+    }
+
+    assert "member_key" in keys
+    assert {k: status for k, status in answers.items() if status != 200} == {}
+
+
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_rule_tags_refuse_injected_rules(payload: str, admin: TestClient) -> None:
     validate = admin.post("/api/v1/tags/validate", json={"rule": f"frequency > 1 {payload}"})

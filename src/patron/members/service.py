@@ -227,8 +227,9 @@ def list_members(
         profiles = profiles.filter(tag_filter(runtime.store, reader, tag, profiles))
     total = int(profiles.count().execute())
     key = profiles[sort].desc() if descending else profiles[sort].asc()
+    ties = [] if sort == "member_key" else [profiles.member_key]  # the key breaks ties, once
     rows = (
-        profiles.order_by([key, profiles.member_key])
+        profiles.order_by([key, *ties])
         .limit(page_size, offset=(page - 1) * page_size)
         .select(_fields(profiles))
         .to_pyarrow()
