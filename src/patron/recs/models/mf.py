@@ -59,7 +59,6 @@ def _solve_user(
     y: np.ndarray[Any, Any], base: np.ndarray[Any, Any], cols: IntArray, w: np.ndarray[Any, Any], alpha: float
 ) -> FloatArray:
     r"""One row of :func:`fold_in`: ``base`` is :math:`Y^\top Y + \lambda I`."""
-    w = np.asarray(w, dtype=np.float64)
     yi = np.asarray(y[cols], dtype=np.float64)  # only the history's rows: never the whole factor matrix
     a = base + (yi * (alpha * w)[:, None]).T @ yi
     return np.asarray(np.linalg.solve(a, yi.T @ (1.0 + alpha * w)), dtype=np.float32)
