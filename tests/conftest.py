@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import text
 
 from patron.db.base import Base
@@ -34,6 +35,39 @@ REFERENCE_SEGMENTS = {
     "potential_loyalists": 484,
     "champions": 633,
 }
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def missing(message: str) -> None:
+    """Fail in CI, skip elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """System Chromium via Playwright, one for the whole session (never downloaded: no ``playwright install``).
+
+    Defined here, once: Playwright's sync API runs its event loop on the main thread, so a second
+    instance (a copy of this fixture in another module) could not start while the first is open.
+    """
+    if not CHROMIUM.exists():
+        missing(f"{CHROMIUM} is missing: install Chromium to run the browser tests")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
 
 
 def shared_data(relative: str) -> Path:

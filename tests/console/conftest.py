@@ -8,13 +8,13 @@ build with an operational store of their own (``retail_copy``); the forecasts
 page reads a copy of the demo shop with forecasts and low stock
 (``forecast_runtime``). Browser tests
 drive the system Chromium (/usr/bin/chromium) through Playwright's sync API;
-they skip when it is missing, except in CI where they fail.
+they skip when it is missing, except in CI where they fail (the ``browser``
+fixture lives in tests/conftest.py, one for the session).
 Every page a browser test visits is saved to test-artifacts/screenshots/.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import socket
@@ -28,7 +28,7 @@ from pathlib import Path
 import ibis
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from patron.analytics.artefacts import reader_for
 from patron.analytics.build import build_profiles
@@ -40,30 +40,14 @@ from patron.demo import generate_shop
 from patron.forecast import forecast_step, write_forecast_artefacts
 from patron.ingest.service import import_batch, run_import
 from patron.runtime import Runtime
-from tests.conftest import make_settings, shared_data
+from tests.conftest import make_settings, missing, shared_data
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "console-test-pass-1"
 OPERATORS = {"admin": "admin", "analyst": "analyst"}
 ROLE_OPERATORS = {"admin": "admin", "analyst": "analyst", "marketer": "marketer", "support": "support"}
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
-
-
-def _missing(message: str) -> None:
-    """Fail in CI, skip elsewhere."""
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -98,7 +82,7 @@ def vendor_assets() -> None:
     try:
         ensure_vendor_assets(ROOT)
     except FileNotFoundError as exc:
-        _missing(f"ECharts is not installed ({exc}); run `npm ci` in {ROOT}")
+        missing(f"ECharts is not installed ({exc}); run `npm ci` in {ROOT}")
 
 
 @pytest.fixture(scope="session")
@@ -217,17 +201,6 @@ def forecast_server(forecast_runtime: Runtime, vendor_assets: None) -> Iterator[
     """The console over the demo shop with forecasts and stock warnings."""
     with _serve(forecast_runtime) as url:
         yield url
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """System Chromium via Playwright (never downloaded: ``playwright install`` is not used)."""
-    if not CHROMIUM.exists():
-        _missing(f"{CHROMIUM} is missing: install Chromium to run the browser tests")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 class Shots:

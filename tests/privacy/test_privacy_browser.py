@@ -21,7 +21,7 @@ from patron.consent.service import consent_history
 from patron.console.i18n import Translator
 from patron.privacy.service import list_requests
 from tests.console.browsing import sign_in
-from tests.console.conftest import PASSWORD, Shots, _serve, browser, vendor_assets  # noqa: F401 - fixtures
+from tests.console.conftest import PASSWORD, Shots, _serve, vendor_assets  # noqa: F401 - fixtures
 from tests.privacy.conftest import PERSON, REPORTS, PersonShop
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -44,7 +44,7 @@ def served(person_shop: PersonShop, vendor_assets: None) -> Iterator[str]:  # no
 
 @pytest.fixture
 def open_page(
-    browser: Browser,  # noqa: F811 - the fixture imported above
+    browser: Browser,
     served: str,
     shots: Shots,
     request: pytest.FixtureRequest,

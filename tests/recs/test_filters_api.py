@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,9 @@ FILTERS = {
 
 def _filters(query: str) -> RecRequest:
     request = Request({"type": "http", "method": "GET", "path": "/", "query_string": query.encode(), "headers": []})
-    return asyncio.run(routes._filters(request))
+    # a thread of its own: a session-wide Playwright browser keeps an event loop running on the main thread
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, routes._filters(request)).result()
 
 
 def test_a_query_string_is_checked_once_and_its_rules_kept() -> None:

@@ -17,8 +17,7 @@ from fastapi.testclient import TestClient
 from markupsafe import escape
 from playwright.sync_api import Browser, Dialog, Page, expect
 
-from tests.console.conftest import CHROMIUM_ARGS, _serve
-from tests.console.conftest import browser as browser  # the session's Chromium
+from tests.console.conftest import _serve
 from tests.security.conftest import (
     ATTRIBUTE_NAME,
     ATTRIBUTE_REGION,
@@ -32,7 +31,6 @@ HOSTILE = (SCRIPT_NAME, ATTRIBUTE_NAME, SCRIPT_REGION, ATTRIBUTE_REGION)
 SEARCH = "<script>alert(3)</script>"
 TAG = '"><svg onload=alert(4)>'
 RULE_NAME = "<img src=x onerror=alert(5)>"
-assert CHROMIUM_ARGS  # the browser fixture's flags come with it
 
 
 def _admin(app: FastAPI) -> TestClient:

@@ -69,6 +69,13 @@ _DOCS_CSP = (
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL | re.IGNORECASE)
 _MAX_HTML_BUFFER = 1 << 20
 _STATIC_PREFIX = "/static/"
+_DEFAULT_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"content-security-policy", API_CSP.encode()),
+)
 _NUL_MESSAGE = "contains a NUL character, which no text accepts"
 # ``\u0000`` after an even number of backslashes (an odd one escapes the backslash instead), or a raw NUL
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000|\x00")
@@ -125,7 +132,7 @@ class WebSecurity:
         self.settings = settings
         self.limits = limits
         self.proxies = [ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies]
-        self.hsts = f"max-age={settings.hsts_seconds}; includeSubDomains" if settings.hsts_seconds else None
+        self.hsts = f"max-age={settings.hsts_seconds}; includeSubDomains".encode() if settings.hsts_seconds else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -198,22 +205,20 @@ class WebSecurity:
             return False
         return any(address in network for network in self.proxies)
 
-    def headers_for(self, scope: Scope, headers: MutableHeaders, request_id: str) -> None:
-        """Add the security headers a response lacks."""
-        headers[REQUEST_ID_HEADER] = request_id
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        headers.setdefault("Content-Security-Policy", API_CSP)
-        if not scope["path"].startswith(_STATIC_PREFIX):
-            headers.setdefault("Cache-Control", "no-store")
+    def headers_for(self, scope: Scope, raw: list[tuple[bytes, bytes]], request_id: str) -> None:
+        """Append the security headers a response's raw header list lacks."""
+        present = {name.lower() for name, _ in raw}
+        raw.append((b"x-request-id", request_id.encode()))
+        raw.extend(header for header in _DEFAULT_HEADERS if header[0] not in present)
+        if b"cache-control" not in present and not scope["path"].startswith(_STATIC_PREFIX):
+            raw.append((b"cache-control", b"no-store"))
         if self.hsts and scope.get("scheme") == "https":
-            headers["Strict-Transport-Security"] = self.hsts
+            raw.append((b"strict-transport-security", self.hsts))
         decision: Decision | None = scope.get("state", {}).get("rate_limit")
         if decision is not None:
             for name, value in rate_limit_headers(decision).items():
-                headers.setdefault(name, value)
+                if name.lower().encode() not in present:
+                    raw.append((name.lower().encode(), value.encode()))
 
 
 class _Responder:
@@ -231,10 +236,11 @@ class _Responder:
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.started = True
-            headers = MutableHeaders(scope=message)
-            needs_csp = "content-security-policy" not in headers
-            self.owner.headers_for(self.scope, headers, self.request_id)
-            if needs_csp and headers.get("content-type", "").startswith("text/html"):
+            raw = message["headers"] = list(message.get("headers", ()))
+            types = [value for name, value in raw if name.lower() in (b"content-security-policy", b"content-type")]
+            html_without_csp = len(types) == 1 and types[0].startswith(b"text/html")
+            self.owner.headers_for(self.scope, raw, self.request_id)
+            if html_without_csp:
                 self._held = message
                 return
         elif message["type"] == "http.response.body" and self._held is not None:
@@ -270,7 +276,7 @@ class _Responder:
         headers = [(b"content-type", media_type.encode()), (b"content-length", str(len(body)).encode())]
         start: Message = {"type": "http.response.start", "status": status, "headers": headers}
         self.started = True
-        self.owner.headers_for(self.scope, MutableHeaders(scope=start), self.request_id)
+        self.owner.headers_for(self.scope, headers, self.request_id)
         await self._send(start)
         await self._send({"type": "http.response.body", "body": body})
 
@@ -307,10 +313,11 @@ def _nul_pattern(scope: Scope) -> re.Pattern[bytes] | None:
     """How a NUL character shows in this request's body, by its content type (uploads are not looked at)."""
     if scope["path"].startswith(UPLOAD_PREFIX):
         return None
-    media = Headers(scope=scope).get("content-type", "").split(";")[0].strip().lower()
-    if media == "application/json" or media.endswith("+json"):
+    declared = next((value for name, value in scope["headers"] if name == b"content-type"), b"")
+    media = declared.split(b";")[0].strip().lower()
+    if media == b"application/json" or media.endswith(b"+json"):
         return _JSON_NUL
-    if media == "application/x-www-form-urlencoded":
+    if media == b"application/x-www-form-urlencoded":
         return _FORM_NUL
     return None
 
