@@ -149,3 +149,25 @@ def test_post_alert_reports_each_outcome(receiver: Receiver) -> None:
 
     assert result == DeliveryResult("failed", 3, "HTTP 502")
     assert sleeps == pytest.approx([0.05, 0.10])
+
+
+def test_a_url_that_cannot_be_sent_fails_at_once_instead_of_raising() -> None:
+    sleeps: list[float] = []
+
+    with httpx2.Client() as client:
+        result = post_alert(client, "http://\u0378x/hook", {"id": 9}, "k", FAST, sleep=sleeps.append)
+
+    assert (result.status, result.attempts, sleeps) == ("failed", 1, [])
+    assert result.error is not None and result.error.startswith("InvalidURL")
+
+
+def test_alerts_for_different_receivers_are_each_delivered_and_recorded(shop: Runtime, receiver: Receiver) -> None:
+    refused = f"http://127.0.0.1:{free_port()}/hook"
+    for name, url in (("to the receiver", receiver.url), ("to nobody", refused)):
+        create_rule(shop, AlertRuleCreate.model_validate({**NO_ORDERS, "name": name, "webhook_url": url}), "cli:t")
+
+    alerts = check_alerts(shop, days=7, policy=FAST)
+
+    outcome = {alert.rule_name: (alert.delivery_status, alert.delivery_attempts) for alert in alerts}
+    assert outcome == {"to the receiver": ("delivered", 1), "to nobody": ("failed", 3)}
+    assert len(receiver.requests) == 1

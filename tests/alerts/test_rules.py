@@ -105,6 +105,21 @@ def test_webhook_urls_other_than_http_and_https_are_refused(url: str) -> None:
     assert "http" in message or "host" in message
 
 
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://\u0378x/hook", "cannot be posted to"),  # an unassigned code point: no IDNA form
+        ("http://hooks.example.com\x00/", "cannot be posted to"),
+        ("http://hooks.example.com:99999/", "port must be 1 to 65535"),
+    ],
+)
+def test_webhook_urls_that_could_never_be_posted_are_refused_when_saved(url: str, why: str) -> None:
+    where, message = invalid({**THRESHOLD, "webhook_url": url})
+
+    assert where == "webhook_url"
+    assert why in message
+
+
 def test_http_and_https_webhooks_are_accepted() -> None:
     for url in ("http://127.0.0.1:8080/hook", "https://hooks.example.com/patron?team=ops"):
         assert AlertRuleCreate.model_validate({**THRESHOLD, "webhook_url": url}).webhook_url == url

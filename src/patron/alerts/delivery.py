@@ -16,7 +16,9 @@ import hmac
 import json
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -45,6 +47,8 @@ log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Patron-Signature"
 _MAX_ERROR = 500
+_PARALLEL_URLS = 8
+_Pending = tuple[dict[str, Any], int, str | None, bytes]  # payload, rule id, URL, sealed secret
 _BOOKKEEPING = {"delivery_status", "delivery_attempts", "delivery_error", "delivered_at"}
 
 
@@ -107,6 +111,9 @@ def post_alert(
             response = client.post(url, content=body, headers=headers, timeout=policy.timeout)
         except httpx2.TransportError as exc:
             error = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR]
+        except (httpx2.HTTPError, httpx2.InvalidURL, UnicodeError, ValueError) as exc:  # no try can succeed
+            log.info("webhook refused before sending", extra={"error": type(exc).__name__})
+            return DeliveryResult("failed", attempt, f"{type(exc).__name__}: {exc}"[:_MAX_ERROR])
         else:
             if 200 <= response.status_code < 300:
                 return DeliveryResult("delivered", attempt)
@@ -126,8 +133,11 @@ def alert_payload(alert: Alert) -> dict[str, Any]:
 def deliver_pending(runtime: Runtime, alert_ids: list[int], policy: WebhookPolicy = WebhookPolicy()) -> None:
     """Post each pending alert among ``alert_ids`` to its rule's webhook; record the outcome on the alert.
 
-    Deliveries run one after another on one connection pool, outside any
-    transaction; each outcome is committed as soon as it is known.
+    Deliveries run outside any transaction on one connection pool; each
+    outcome is committed as soon as it is known. Alerts for one webhook URL
+    are posted one after another, in order; different URLs are served in
+    parallel (up to ``_PARALLEL_URLS``), so one slow or unreachable receiver
+    does not hold up the others' alerts.
     """
     with runtime.store.session() as sess:
         query = (
@@ -139,8 +149,12 @@ def deliver_pending(runtime: Runtime, alert_ids: list[int], policy: WebhookPolic
         pending = [(alert_payload(alert), rule_id, url, sealed) for alert, rule_id, url, sealed in sess.execute(query)]
     if not pending:
         return
-    with httpx2.Client(follow_redirects=False) as client:
-        for payload, rule_id, url, sealed in pending:
+    by_url: dict[str | None, list[_Pending]] = defaultdict(list)
+    for item in pending:
+        by_url[item[2]].append(item)
+
+    def deliver(client: httpx2.Client, queue: list[_Pending]) -> None:
+        for payload, rule_id, url, sealed in queue:
             result = DeliveryResult("failed", 0, "the rule no longer has a webhook URL")
             if url is not None:
                 secret = runtime.cipher.open(secret_owner(rule_id), "webhook_secret", sealed)
@@ -151,3 +165,11 @@ def deliver_pending(runtime: Runtime, alert_ids: list[int], policy: WebhookPolic
                 alert.delivery_error = result.error
                 alert.delivered_at = utcnow() if result.status == "delivered" else None
             log.info("alert delivery", extra={"alert_id": payload["id"], "status": result.status})
+
+    with httpx2.Client(follow_redirects=False) as client:
+        if len(by_url) == 1:
+            deliver(client, pending)
+            return
+        with ThreadPoolExecutor(max_workers=min(_PARALLEL_URLS, len(by_url))) as pool:
+            for done in [pool.submit(deliver, client, queue) for queue in by_url.values()]:
+                done.result()

@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+import httpx2
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -83,6 +84,12 @@ def check_webhook_url(url: str) -> str:
         raise ValueError(f"the webhook URL must use http or https, not {parts.scheme or 'no scheme'!r}")
     if not parts.hostname or any(ch.isspace() for ch in url):
         raise ValueError("the webhook URL needs a host and no spaces")
+    try:
+        port = httpx2.URL(url).port  # the parser that posts it: IDNA host names, characters, port syntax
+    except httpx2.InvalidURL as exc:
+        raise ValueError(f"the webhook URL cannot be posted to: {exc}") from None
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"the webhook URL's port must be 1 to 65535, not {port}")
     return url
 
 
