@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
 from patron import __version__
 from patron.analytics.artefacts import current_manifest
@@ -14,7 +14,9 @@ from patron.api.security import install_web_security
 from patron.audit.changes import CaptureChanges
 from patron.runtime import Runtime
 
-__all__ = ["ROUTERS", "create_app"]
+__all__ = ["API_PREFIX", "ROUTERS", "create_app"]
+
+API_PREFIX = "/api/v1"
 
 # The API's routers, in the order the OpenAPI schema lists them (modules of patron.api.routers).
 ROUTERS: tuple[str, ...] = (
@@ -51,10 +53,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(CaptureChanges)  # before -> after of each request's writes, for its audit entry
     install_web_security(app, runtime.settings)  # outermost: headers, limits and generic 500s for everything
-    api = APIRouter(prefix="/api/v1")
-    for name in ROUTERS:
-        api.include_router(importlib.import_module(f"patron.api.routers.{name}").router)
-    app.include_router(api)
+    for name in ROUTERS:  # straight onto the app: each level of nested routers matches every path again
+        app.include_router(importlib.import_module(f"patron.api.routers.{name}").router, prefix=API_PREFIX)
 
     @app.get("/health", tags=["health"], summary="Liveness and readiness")
     def health() -> dict[str, Any]:
