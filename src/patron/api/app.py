@@ -18,8 +18,10 @@ __all__ = ["API_PREFIX", "ROUTERS", "create_app"]
 
 API_PREFIX = "/api/v1"
 
-# The API's routers, in the order the OpenAPI schema lists them (modules of patron.api.routers).
+# The API's routers (modules of patron.api.routers). A request is matched against the routes in this order,
+# one after another, so the serving path (recommendations) comes first; the schema lists them in this order too.
 ROUTERS: tuple[str, ...] = (
+    "recs",
     "auth",
     "members",
     "analytics",
@@ -27,7 +29,6 @@ ROUTERS: tuple[str, ...] = (
     "tags",
     "alerts",
     "forecasts",
-    "recs",
     "points",
     "loyalty_program",
     "promotions",
