@@ -316,3 +316,21 @@ def test_backups_name_the_master_keys_they_need_across_a_rotation(keyed: Runtime
                     restore(rt, archive)
         finally:
             rt.close()
+
+
+def test_erased_customer_ids_are_still_recognised_after_a_rotation(keyed: Runtime) -> None:
+    from patron.privacy.erasure import erased_source_ids, tombstone_digest
+    from patron.privacy.models import ErasureTombstone
+
+    with keyed.store.session() as sess:
+        sess.add(ErasureTombstone(digest=tombstone_digest(keyed, "crm", "P-1"), request_id=None))
+    assert erased_source_ids(keyed, "crm", ["P-1", "P-2"]) == {"P-1"}
+
+    rotate(keyed, actor="tester", batch_size=10)
+
+    twin = open_twin(keyed)  # a process that only knows the new keyring
+    try:
+        assert erased_source_ids(twin, "crm", ["P-1", "P-2"]) == {"P-1"}
+        assert erased_source_ids(twin, "shop", ["P-1"]) == set()  # the source is part of the hash
+    finally:
+        twin.close()

@@ -37,15 +37,18 @@ from patron.auth.schemas import OperatorCreate
 from patron.auth.service import create_operator
 from patron.backup.service import backup
 from patron.consent.service import member_consents, personalization_block
+from patron.ingest.service import list_imports
 from patron.loyalty.ledger_audit import ledger_anomalies
 from patron.loyalty.ledger_models import LedgerTransaction
 from patron.loyalty.ledger_service import get_balance, get_history
+from patron.members.identity import member_key_of
 from patron.members.vault import normalize_phone
+from patron.members.vault_store import find_by_email
 from patron.privacy.export import member_export
 from patron.promotions.models import Coupon
 from patron.runtime import Runtime
 from tests.api.conftest import PASSWORD, new_client, sign_in
-from tests.privacy.conftest import PERSON, SOURCE_ID, PersonShop
+from tests.privacy.conftest import PERSON, SOURCE_ID, PersonShop, _imports
 
 
 def _needles() -> dict[str, bytes]:
@@ -298,6 +301,39 @@ def test_the_erased_customer_id_is_remembered_only_as_a_keyed_hash(
     with runtime.store.engine.connect() as conn:
         stored = conn.execute(text("SELECT digest FROM erasure_tombstones")).scalars().all()
     assert len(stored) == 1 and SOURCE_ID not in stored[0]
+
+
+def test_a_later_import_of_the_same_files_does_not_bring_the_erased_customer_back(
+    person_shop: PersonShop, support: TestClient, tmp_path: Path
+) -> None:
+    runtime = person_shop.runtime
+    filed = support.post("/api/v1/privacy/requests", json={"kind": "erasure", "member_key": person_shop.member_key})
+    support.post(f"/api/v1/privacy/requests/{filed.json()['id']}/execute")
+    again = tmp_path / "again"
+    again.mkdir()
+    before = _warehouse_rows(runtime)
+
+    _imports(runtime, again)  # the shop sends its whole customer, order and event files again
+
+    assert member_key_of(runtime.store, "crm", SOURCE_ID) is None
+    assert member_key_of(runtime.store, "crm", "P-1002") == person_shop.other_key
+    assert find_by_email(runtime.store, runtime.cipher, PERSON["email"]) == []
+    runs = list_imports(runtime, limit=4)
+    skipped = {run.source_name: run.notes.get("rows_of_erased_members") for run in runs}
+    assert skipped == {
+        "events.csv": {"events": 2},
+        "lines.csv": {"orders": 2, "order_lines": 3},
+        "products.csv": None,
+        "members.csv": {"members": 1},  # its repeated row is quarantined as a duplicate key first
+    }
+    assert _found(json.dumps([run.model_dump(mode="json") for run in runs]).encode()) == set()
+    assert _warehouse_rows(runtime) == before  # no new member, order or event row
+
+
+def _warehouse_rows(runtime: Runtime) -> dict[str, int]:
+    with runtime.warehouse() as warehouse:
+        raw = warehouse.con.con
+        return {t: raw.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("members", "orders", "events")}
 
 
 def test_the_other_members_keep_their_data(person_shop: PersonShop, support: TestClient) -> None:

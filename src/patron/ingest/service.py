@@ -21,6 +21,7 @@ from patron.ingest.source import admit_source
 from patron.members.identity import resolve_member_keys, source_order
 from patron.members.vault import PERSONAL_FIELDS
 from patron.members.vault_store import write_personal
+from patron.privacy.erasure import erased_source_ids
 from patron.progress import NullProgress, Progress
 from patron.runtime import Runtime
 from patron.warehouse.schema import NATURAL_KEYS, TABLES
@@ -139,13 +140,36 @@ def _member_ids(batch: ParsedBatch) -> pl.Series:
 
 
 def _with_member_keys(runtime: Runtime, batch: ParsedBatch) -> dict[Entity, pl.DataFrame]:
-    """Swap source member ids for member keys; send personal fields to the vault."""
-    lookup = resolve_member_keys(runtime.store, batch.source, _member_ids(batch))
+    """Swap source member ids for member keys; send personal fields to the vault.
+
+    Rows naming a customer id that was erased are left out (an erased customer is never re-created by a
+    later import of the shop's files); their count per entity goes into the run's notes, never the ids.
+    """
+    ids = _member_ids(batch)
+    erased = sorted(erased_source_ids(runtime, batch.source, ids.to_list())) if len(ids) else []
+    if erased:
+        ids = ids.filter(~ids.is_in(erased))
+    lookup = resolve_member_keys(runtime.store, batch.source, ids)
     out: dict[Entity, pl.DataFrame] = {}
+    skipped: dict[str, int] = {}
+    dropped_orders: list[str] = []
     for entity in _ENTITY_ORDER:
         frame = batch.frame(entity)
         if frame is None:
             continue
+        if erased:
+            column = "source_id" if entity == "members" else "member_source_id"
+            gone = pl.lit(False)
+            if column in frame.columns:
+                gone = pl.col(column).cast(pl.String).is_in(erased).fill_null(False)
+            if entity == "order_lines" and dropped_orders and "order_key" in frame.columns:
+                gone = gone | pl.col("order_key").is_in(dropped_orders).fill_null(False)
+            if entity == "orders" and "order_key" in frame.columns:
+                dropped_orders = frame.filter(gone)["order_key"].to_list()
+            kept = frame.filter(~gone)
+            if kept.height < frame.height:
+                skipped[entity] = frame.height - kept.height
+            frame = kept
         if entity == "members":
             frame = frame.rename({"source_id": "member_source_id"}).join(lookup, on="member_source_id", how="left")
             _write_vault(runtime, frame)
@@ -154,6 +178,8 @@ def _with_member_keys(runtime: Runtime, batch: ParsedBatch) -> dict[Entity, pl.D
         if "source" not in frame.columns and entity in ("members", "products", "orders", "events"):
             frame = frame.with_columns(pl.lit(batch.source).alias("source"))
         out[entity] = frame
+    if skipped:
+        batch.notes["rows_of_erased_members"] = skipped
     return out
 
 
@@ -191,7 +217,7 @@ def _record(runtime: Runtime, run_id: int, batch: ParsedBatch, inserted: dict[st
         run = sess.get_one(ImportRun, run_id)
         run.rows_read = batch.rows_read
         run.rows_imported = imported
-        run.rows_duplicate = accepted - imported
+        run.rows_duplicate = accepted - imported - batch.notes.get("rows_of_erased_members", {}).get(batch.primary, 0)
         run.rows_quarantined = batch.quarantine.height
         run.entities = inserted
         run.notes = batch.notes

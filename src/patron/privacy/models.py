@@ -54,7 +54,8 @@ class ErasureTombstone(Base):
     """A source customer id that was erased, as a keyed hash: a later import of it can be recognised.
 
     ``digest`` is HMAC-SHA256 of ``source`` and the source id under a key
-    derived from the master key; the id itself is not kept.
+    derived from the blind-index system key (wrapped by the master key, so
+    a rotation keeps every tombstone recognisable); the id itself is not kept.
     """
 
     __tablename__ = "erasure_tombstones"
