@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import socket
+import time
 
 import httpx2
 import pytest
@@ -170,4 +171,21 @@ def test_alerts_for_different_receivers_are_each_delivered_and_recorded(shop: Ru
 
     outcome = {alert.rule_name: (alert.delivery_status, alert.delivery_attempts) for alert in alerts}
     assert outcome == {"to the receiver": ("delivered", 1), "to nobody": ("failed", 3)}
+    assert len(receiver.requests) == 1
+
+
+def test_a_slow_receiver_does_not_hold_a_check_that_waits_a_bounded_time(shop: Runtime, receiver: Receiver) -> None:
+    receiver.delay = 1.0
+    create_rule(shop, AlertRuleCreate.model_validate({**NO_ORDERS, "webhook_url": receiver.url}), "cli:t")
+
+    began = time.monotonic()
+    [alert] = check_alerts(shop, days=7, policy=FAST, wait=0.2)
+    waited = time.monotonic() - began
+
+    assert alert.delivery_status == "pending" and waited < 1.0
+    deadline = time.monotonic() + 10
+    while list_alerts(shop.store, 1, 10).items[0].delivery_status == "pending" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [recorded] = list_alerts(shop.store, 1, 10).items
+    assert (recorded.delivery_status, recorded.delivery_attempts) == ("delivered", 1)
     assert len(receiver.requests) == 1

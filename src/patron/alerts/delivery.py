@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -130,14 +131,23 @@ def alert_payload(alert: Alert) -> dict[str, Any]:
     return {"event": "alert.fired", **fields}
 
 
-def deliver_pending(runtime: Runtime, alert_ids: list[int], policy: WebhookPolicy = WebhookPolicy()) -> None:
+def deliver_pending(
+    runtime: Runtime,
+    alert_ids: list[int],
+    policy: WebhookPolicy = WebhookPolicy(),
+    *,
+    wait: float | None = None,
+) -> None:
     """Post each pending alert among ``alert_ids`` to its rule's webhook; record the outcome on the alert.
 
     Deliveries run outside any transaction on one connection pool; each
     outcome is committed as soon as it is known. Alerts for one webhook URL
     are posted one after another, in order; different URLs are served in
     parallel (up to ``_PARALLEL_URLS``), so one slow or unreachable receiver
-    does not hold up the others' alerts.
+    does not hold up the others' alerts. With ``wait`` (seconds) the caller
+    returns after that long at most: deliveries still under way finish on a
+    background thread and record their outcome then (their alerts read
+    ``pending`` until; one cut short by a restart of the process stays so).
     """
     with runtime.store.session() as sess:
         query = (
@@ -166,10 +176,25 @@ def deliver_pending(runtime: Runtime, alert_ids: list[int], policy: WebhookPolic
                 alert.delivered_at = utcnow() if result.status == "delivered" else None
             log.info("alert delivery", extra={"alert_id": payload["id"], "status": result.status})
 
-    with httpx2.Client(follow_redirects=False) as client:
-        if len(by_url) == 1:
-            deliver(client, pending)
-            return
-        with ThreadPoolExecutor(max_workers=min(_PARALLEL_URLS, len(by_url))) as pool:
-            for done in [pool.submit(deliver, client, queue) for queue in by_url.values()]:
-                done.result()
+    def deliver_all() -> None:
+        with httpx2.Client(follow_redirects=False) as client:
+            if len(by_url) == 1:
+                deliver(client, pending)
+                return
+            with ThreadPoolExecutor(max_workers=min(_PARALLEL_URLS, len(by_url))) as pool:
+                for done in [pool.submit(deliver, client, queue) for queue in by_url.values()]:
+                    done.result()
+
+    if wait is None:
+        deliver_all()
+        return
+
+    def in_background() -> None:
+        try:
+            deliver_all()
+        except Exception:  # nobody waits for this thread: say what went wrong instead of losing it
+            log.exception("alert deliveries stopped", extra={"alerts": len(pending)})
+
+    worker = threading.Thread(target=in_background, name="alert-webhooks", daemon=True)
+    worker.start()
+    worker.join(wait)

@@ -36,6 +36,7 @@ from patron.errors import ConflictError, NotFoundError, ValidationError
 from patron.runtime import Runtime
 
 __all__ = [
+    "DELIVERY_WAIT",
     "MAX_CHECK_DAYS",
     "MAX_PAGE_SIZE",
     "check_alerts",
@@ -48,6 +49,8 @@ __all__ = [
 ]
 
 MAX_CHECK_DAYS = 366
+#: seconds a check made over HTTP (API or console) waits for its webhooks before answering
+DELIVERY_WAIT = 5.0
 MAX_PAGE_SIZE = 500
 _RULE_FIELDS = tuple(AlertRuleCreate.model_fields)
 
@@ -179,12 +182,15 @@ def check_alerts(
     days: int | None = None,
     *,
     policy: WebhookPolicy = WebhookPolicy(),  # noqa: B008 - frozen, so a shared default is safe
+    wait: float | None = None,
 ) -> list[AlertRead]:
     """Evaluate every enabled rule on the build's last day (or each of its last ``days`` days).
 
     Records what fired (once per rule and day), posts each new alert to its
     rule's webhook and returns the new alerts, newest day first, with their
     delivery state. Alerts recorded by an earlier check are not returned again.
+    With ``wait`` the deliveries are waited for that many seconds at most (see
+    :func:`deliver_pending`): a request is not held by slow receivers.
     """
     runtime.store.require_initialised()
     if days is not None and not 1 <= days <= MAX_CHECK_DAYS:
@@ -195,7 +201,7 @@ def check_alerts(
         return []
     firings = evaluate_rules(reader, rules, days or 1)
     new_ids = record_new_alerts(runtime.store, firings)
-    deliver_pending(runtime, new_ids, policy)
+    deliver_pending(runtime, new_ids, policy, wait=wait)
     with runtime.store.session() as sess:
         query = select(Alert).where(Alert.id.in_(new_ids)).order_by(Alert.day.desc(), Alert.id.desc())
         return [AlertRead.model_validate(a) for a in sess.scalars(query)]

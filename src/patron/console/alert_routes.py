@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from patron.alerts.service import check_alerts, create_rule, delete_rule
+from patron.alerts.service import DELIVERY_WAIT, check_alerts, create_rule, delete_rule
 from patron.api.deps import Rt, audit
 from patron.auth.service import Principal
 from patron.console.access import User, can, check_csrf, current_reader, page_user, redirect, require
@@ -145,6 +145,6 @@ def check_now(request: Request, runtime: Rt, user: User, days: Text = "1", csrf_
         return _page(request, runtime, user, RuleForm(), [message], status=422)
     if current_reader(runtime) is None:
         return _page(request, runtime, user, RuleForm(), [translate("alerts.check_no_build")], status=409)
-    fired = check_alerts(runtime, span)
+    fired = check_alerts(runtime, span, wait=DELIVERY_WAIT)
     audit(request, runtime, user.label, "alerts.check", None, days=span, new_alerts=len(fired), channel="console")
     return redirect("/alerts?" + urlencode({"checked": len(fired), "days": span}))

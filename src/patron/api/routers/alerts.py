@@ -17,6 +17,7 @@ from patron.alerts.schemas import (
 )
 from patron.alerts.series import Metric
 from patron.alerts.service import (
+    DELIVERY_WAIT,
     MAX_CHECK_DAYS,
     MAX_PAGE_SIZE,
     check_alerts,
@@ -98,6 +99,6 @@ def check(
     caller: Managers,
     days: Annotated[int | None, Query(ge=1, le=MAX_CHECK_DAYS, description="Judge each of the last N days")] = None,
 ) -> list[AlertRead]:
-    fired = check_alerts(runtime, days)
+    fired = check_alerts(runtime, days, wait=DELIVERY_WAIT)
     audit(request, runtime, caller.label, "alerts.check", None, days=days or 1, new_alerts=len(fired))
     return fired
