@@ -140,36 +140,11 @@ def _member_ids(batch: ParsedBatch) -> pl.Series:
 
 
 def _with_member_keys(runtime: Runtime, batch: ParsedBatch) -> dict[Entity, pl.DataFrame]:
-    """Swap source member ids for member keys; send personal fields to the vault.
-
-    Rows naming a customer id that was erased are left out (an erased customer is never re-created by a
-    later import of the shop's files); their count per entity goes into the run's notes, never the ids.
-    """
-    ids = _member_ids(batch)
-    erased = sorted(erased_source_ids(runtime, batch.source, ids.to_list())) if len(ids) else []
-    if erased:
-        ids = ids.filter(~ids.is_in(erased))
+    """Swap source member ids for member keys; send personal fields to the vault (erased customers left out)."""
+    frames, ids = _without_erased(runtime, batch)
     lookup = resolve_member_keys(runtime.store, batch.source, ids)
     out: dict[Entity, pl.DataFrame] = {}
-    skipped: dict[str, int] = {}
-    dropped_orders: list[str] = []
-    for entity in _ENTITY_ORDER:
-        frame = batch.frame(entity)
-        if frame is None:
-            continue
-        if erased:
-            column = "source_id" if entity == "members" else "member_source_id"
-            gone = pl.lit(False)
-            if column in frame.columns:
-                gone = pl.col(column).cast(pl.String).is_in(erased).fill_null(False)
-            if entity == "order_lines" and dropped_orders and "order_key" in frame.columns:
-                gone = gone | pl.col("order_key").is_in(dropped_orders).fill_null(False)
-            if entity == "orders" and "order_key" in frame.columns:
-                dropped_orders = frame.filter(gone)["order_key"].to_list()
-            kept = frame.filter(~gone)
-            if kept.height < frame.height:
-                skipped[entity] = frame.height - kept.height
-            frame = kept
+    for entity, frame in frames.items():
         if entity == "members":
             frame = frame.rename({"source_id": "member_source_id"}).join(lookup, on="member_source_id", how="left")
             _write_vault(runtime, frame)
@@ -178,9 +153,39 @@ def _with_member_keys(runtime: Runtime, batch: ParsedBatch) -> dict[Entity, pl.D
         if "source" not in frame.columns and entity in ("members", "products", "orders", "events"):
             frame = frame.with_columns(pl.lit(batch.source).alias("source"))
         out[entity] = frame
+    return out
+
+
+def _without_erased(runtime: Runtime, batch: ParsedBatch) -> tuple[dict[Entity, pl.DataFrame], pl.Series]:
+    """The batch's frames and member ids without the rows of customers who were erased.
+
+    An erased customer is never re-created by a later import of the shop's files: their member rows, orders
+    (with those orders' lines) and events are left out, and their count per entity goes into the run's notes,
+    never the ids.
+    """
+    ids = _member_ids(batch)
+    frames = {entity: frame for entity in _ENTITY_ORDER if (frame := batch.frame(entity)) is not None}
+    erased = sorted(erased_source_ids(runtime, batch.source, ids.to_list())) if len(ids) else []
+    if not erased:
+        return frames, ids
+    skipped: dict[str, int] = {}
+    dropped_orders: list[str] = []
+    for entity, frame in frames.items():
+        column = "source_id" if entity == "members" else "member_source_id"
+        gone = pl.lit(False)
+        if column in frame.columns:
+            gone = pl.col(column).cast(pl.String).is_in(erased).fill_null(False)
+        if entity == "order_lines" and dropped_orders and "order_key" in frame.columns:
+            gone = gone | pl.col("order_key").is_in(dropped_orders).fill_null(False)
+        if entity == "orders" and "order_key" in frame.columns:
+            dropped_orders = frame.filter(gone)["order_key"].to_list()
+        kept = frame.filter(~gone)
+        if kept.height < frame.height:
+            skipped[entity] = frame.height - kept.height
+        frames[entity] = kept
     if skipped:
         batch.notes["rows_of_erased_members"] = skipped
-    return out
+    return frames, ids.filter(~ids.is_in(erased))
 
 
 def _write_vault(runtime: Runtime, members: pl.DataFrame) -> None:
