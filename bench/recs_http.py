@@ -1,17 +1,23 @@
 """Member recommendations over HTTP on loopback, beside a bare endpoint of the same framework.
 
-A uvicorn server (one worker, then two: ``--workers``) serves both, in the same run:
+Two uvicorn servers with the same settings (one worker, then two: ``--workers``)
+are measured in the same run:
 
-* ``GET /api/v1/recs/members/{key}?placement=home&k=10&price_max=20``: the real
-  route: API-key authentication, A/B assignment, the model version's engine,
-  serving rules (stock, price filter, already-bought exclusion) and reasons;
-* ``GET /bare/{key}``: a FastAPI route returning a precomputed list of ten
-  items (the ceiling for this framework on this machine).
+* Patron's app, ``GET /api/v1/recs/members/{key}?placement=home&k=10&price_max=20``:
+  the real route: API-key authentication, A/B assignment, the model version's
+  engine, serving rules (stock, price filter, already-bought exclusion) and
+  reasons;
+* Patron's app, ``GET /bare/{key}``: a route returning a precomputed list of ten
+  items, matched first, through Patron's middleware (what the middleware costs);
+* a plain FastAPI app with only that bare route: the framework's ceiling on this
+  machine.
 
-The load generator is a separate process: asyncio clients on keep-alive
-connections, each sending its next request as soon as the previous answer is
-read, over the members of the shop in turn. Reported: requests per second, p50
-and p99 latency, at 50 and at 5 concurrent clients, per number of workers.
+The load generator is wrk (Debian package ``wrk``), a separate process written
+in C, so the load costs the server's cores little: keep-alive connections, each
+sending its next request as soon as the previous answer is read, over the
+members of the shop in turn. Reported: requests per second, p50 and p99 latency
+(wrk's), at 50 and at 5 concurrent clients, per number of workers; any answer
+other than 2xx fails the run.
 
 Usage (a data directory with online-retail imported and built; a version is
 trained and put on the ``home`` placement when it has none)::
@@ -22,7 +28,6 @@ trained and put on the ``home`` placement when it has none)::
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import socket
@@ -39,14 +44,32 @@ BARE_ITEMS = [{"item_id": f"online-retail:{n}", "score": 1.0 - n / 100, "reason"
 
 
 def make_app() -> object:
-    """The app the server process runs: Patron plus the bare route (uvicorn ``--factory``)."""
+    """Patron's app plus a bare route matched before all others (uvicorn ``--factory``).
+
+    The bare route goes through Patron's middleware (security headers, rate limits, audit capture) but
+    none of its work: the difference from the plain app below is what the middleware costs.
+    """
     from fastapi import FastAPI
 
     from patron.api.app import create_app
 
     app: FastAPI = create_app()
 
-    @app.get("/bare/{member_key}", summary="A precomputed list (the framework's ceiling)")
+    @app.get("/bare/{member_key}", summary="A precomputed list")
+    def bare(member_key: str) -> dict[str, object]:
+        return {"member_key": member_key, "items": BARE_ITEMS}
+
+    app.router.routes.insert(0, app.router.routes.pop())
+    return app
+
+
+def make_plain_app() -> object:
+    """A FastAPI app with nothing but the bare route: the framework's ceiling on this machine."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/bare/{member_key}")
     def bare(member_key: str) -> dict[str, object]:
         return {"member_key": member_key, "items": BARE_ITEMS}
 
@@ -88,56 +111,41 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _client(port: int, paths: list[str], start: int, headers: str, until: float, out: list[float]) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    n = start
-    while time.perf_counter() < until:
-        path = paths[n % len(paths)]
-        n += 1
-        began = time.perf_counter()
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n".encode())
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length"))
-        await reader.readexactly(length)
-        if not head.startswith(b"HTTP/1.1 200"):
-            raise RuntimeError(head.decode(errors="replace"))
-        out.append(time.perf_counter() - began)
-    writer.close()
-
-
-async def _load(port: int, paths: list[str], headers: str, clients: int, seconds: float) -> dict[str, float]:
-    warm: list[float] = []
-    await asyncio.gather(
-        *(_client(port, paths, c * 97, headers, time.perf_counter() + 1.0, warm) for c in range(clients))
-    )
-    latencies: list[float] = []
-    began = time.perf_counter()
-    until = began + seconds
-    await asyncio.gather(*(_client(port, paths, c * 131, headers, until, latencies) for c in range(clients)))
-    elapsed = time.perf_counter() - began
-    latencies.sort()
-    return {
-        "requests": len(latencies),
-        "rps": len(latencies) / elapsed,
-        "p50_ms": 1000 * latencies[len(latencies) // 2],
-        "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
-    }
-
-
-def _generator(args: argparse.Namespace) -> None:
-    """The load-generating process: one measurement, printed as JSON."""
-    paths = json.loads(Path(args.paths).read_text())
-    headers = f"X-API-Key: {args.key}\r\n" if args.key else ""
-    print(json.dumps(asyncio.run(_load(args.port, paths, headers, args.clients, args.seconds))))
+# wrk's script: each connection asks for the next path of the list (from a random start) with the API key,
+# and the summary is printed as one JSON line at the end.
+WRK_SCRIPT = """
+local paths = {}
+for line in io.lines(os.getenv("BENCH_PATHS")) do paths[#paths + 1] = line end
+local key = os.getenv("BENCH_KEY")
+local n = 0
+init = function(args) math.randomseed(os.time()); n = math.random(1, #paths) end
+request = function()
+  n = n % #paths + 1
+  local headers = {}
+  if key and key ~= "" then headers["X-API-Key"] = key end
+  return wrk.format("GET", paths[n], headers)
+end
+done = function(summary, latency, requests)
+  io.write(string.format(
+    '{"requests": %d, "seconds": %f, "p50_ms": %f, "p99_ms": %f, "non_2xx": %d, "errors": %d}\\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
 
 
 def _measure(port: int, paths: list[str], key: str | None, clients: int, seconds: float, tmp: Path) -> dict[str, float]:
-    file = tmp / "paths.json"
-    file.write_text(json.dumps(paths))
-    command = [python(), __file__, "--generate", "--port", str(port), "--paths", str(file)]
-    command += ["--clients", str(clients), "--seconds", str(seconds)] + (["--key", key] if key else [])
-    done = subprocess.run(command, check=True, capture_output=True, text=True)
-    result: dict[str, float] = json.loads(done.stdout)
+    """One wrk run: ``clients`` keep-alive connections, each sending its next request when the answer is in."""
+    (tmp / "paths.txt").write_text("\n".join(paths) + "\n")
+    (tmp / "load.lua").write_text(WRK_SCRIPT)
+    command = ["wrk", "-t1", f"-c{clients}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(tmp / "load.lua")]
+    env = {**os.environ, "BENCH_PATHS": str(tmp / "paths.txt"), "BENCH_KEY": key or ""}
+    done = subprocess.run([*command, f"http://127.0.0.1:{port}"], check=True, capture_output=True, text=True, env=env)
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    if result["non_2xx"] or result["errors"]:
+        raise RuntimeError(f"{result['non_2xx']:.0f} answers not 2xx, {result['errors']:.0f} errors: {done.stdout}")
+    result["rps"] = result["requests"] / result["seconds"]
     return result
 
 
@@ -147,18 +155,12 @@ def main() -> None:
     parser.add_argument("--model", default="itemknn")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="Uvicorn workers, one run each.")
-    parser.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--paths", help=argparse.SUPPRESS)
-    parser.add_argument("--clients", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--key", help=argparse.SUPPRESS)
+    parser.add_argument("--app", choices=["patron", "plain"], default="patron", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.generate:
-        _generator(args)
-        return
     if args.serve:
-        _serve(args.port, args.workers[0])
+        _serve(args.app, args.port, args.workers[0])
         return
     if args.home is None:
         parser.error("--home is required")
@@ -172,7 +174,7 @@ def main() -> None:
 
 def _run(home: Path, workers: int, key: str, members: list[str], seconds: float, tmp: Path) -> None:
     """Start a server with ``workers`` processes, warm every worker up, measure at 50 and 5 clients."""
-    port = _free_port()
+    port, plain_port = _free_port(), _free_port()
     env = {
         **os.environ,
         "PATRON_HOME": str(home),
@@ -180,35 +182,45 @@ def _run(home: Path, workers: int, key: str, members: list[str], seconds: float,
         "OPENBLAS_NUM_THREADS": "1",
         "PYTHONPATH": str(Path(__file__).resolve().parent),
     }
-    server = subprocess.Popen([python(), __file__, "--serve", "--port", str(port), "--workers", str(workers)], env=env)
+    servers = {
+        app: subprocess.Popen(
+            [python(), __file__, "--serve", "--app", app, "--port", str(at), "--workers", str(workers)], env=env
+        )
+        for app, at in (("patron", port), ("plain", plain_port))
+    }
     try:
         _wait(port)
+        _wait(plain_port)
         real = [f"/api/v1/recs/members/{m}?placement={PLACEMENT}&k=10&price_max=20" for m in members]
         bare = [f"/bare/{m}" for m in members]
         # loads the engine in every worker and warms caches (connections spread over the workers)
         _measure(port, real[:400], key, 10 * workers, 3.0, tmp)
+        _measure(plain_port, bare[:400], None, 10 * workers, 1.0, tmp)
         for clients in (50, 5):
             with section(f"{workers} worker(s), {clients} concurrent clients, {seconds:g} s each"):
-                for label, paths, auth in (
-                    ("bare FastAPI, precomputed list", bare, None),
-                    ("member recs + rules", real, key),
+                for label, at, paths, auth in (
+                    ("plain FastAPI app, bare route", plain_port, bare, None),
+                    ("Patron app, bare route", port, bare, None),
+                    ("member recs + rules", port, real, key),
                 ):
                     load = os.getloadavg()[0]
-                    r = _measure(port, paths, auth, clients, seconds, tmp)
+                    r = _measure(at, paths, auth, clients, seconds, tmp)
                     print(
                         f"{label:32s} {r['rps']:8.0f} req/s   p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms"
                         f"   ({r['requests']:.0f} requests, load average {load:.2f} before)",
                         flush=True,
                     )
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        for server in servers.values():
+            server.terminate()
+        for server in servers.values():
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
 
 
-def _serve(port: int, workers: int) -> None:
+def _serve(app: str, port: int, workers: int) -> None:
     """The server process: uvicorn with ``workers`` processes on a listening socket made here.
 
     For several workers uvicorn binds the socket itself with protocol 0, so asyncio leaves Nagle's algorithm
@@ -223,7 +235,12 @@ def _serve(port: int, workers: int) -> None:
     sock.bind(("127.0.0.1", port))
     sock.set_inheritable(True)
     config = uvicorn.Config(
-        "recs_http:make_app", factory=True, port=port, workers=workers, log_level="warning", access_log=False
+        "recs_http:make_plain_app" if app == "plain" else "recs_http:make_app",
+        factory=True,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
     )
     if workers == 1:
         uvicorn.Server(config).run(sockets=[sock])

@@ -6,12 +6,15 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import scipy.sparse as sp  # type: ignore[import-untyped]
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from patron.recs.base import ItemCatalog
 from patron.recs.rules import (
     ItemFacts,
     RecRequest,
+    _cosines,
     apply_rules,
     compile_rules,
     explain,
@@ -133,3 +136,33 @@ def test_reasons_name_the_most_similar_bought_or_viewed_item(facts: ItemFacts) -
     assert reasons[3] == ("for_you", {})  # no similar anchor at all
     only_viewed = explain(np.asarray([1]), facts, vectors, bought=np.zeros(0, dtype=np.int64), viewed=np.asarray([0]))
     assert only_viewed == [("because_you_viewed", {"item_id": "a", "title": "title a"})]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    shape=st.tuples(st.integers(1, 40), st.integers(1, 60)),
+    density=st.floats(0.0, 0.6),
+    seed=st.integers(0, 2**32 - 1),
+    a_count=st.integers(0, 12),
+    b_count=st.integers(0, 12),
+)
+def test_sparse_cosines_equal_scipys_product(
+    shape: tuple[int, int], density: float, seed: int, a_count: int, b_count: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    m = sp.random(*shape, density=density, format="csr", dtype=np.float32, random_state=seed)
+    a = rng.integers(0, shape[0], a_count)  # repeated rows included
+    b = rng.integers(0, shape[0], b_count)
+    expected = (m[a] @ m[b].T).toarray() if a_count and b_count else np.zeros((a_count, b_count))
+    got = _cosines(m, a, b)
+    assert got.shape == (a_count, b_count) and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_reasons_from_sparse_vectors_match_dense_ones(facts: ItemFacts) -> None:
+    dense = np.asarray([[1, 0, 0], [0.9, 0.1, 0], [0, 1, 0], [0, 0.9, 0.1], [0, 0, 1], [0, 0, 0]], dtype=np.float32)
+    items, bought, viewed = np.asarray([1, 3, 4, 5]), np.asarray([0, 2]), np.asarray([4])
+    from_dense = explain(items, facts, normalized_vectors(dense), bought=bought, viewed=viewed)
+    from_sparse = explain(items, facts, normalized_vectors(sp.csr_matrix(dense)), bought=bought, viewed=viewed)
+    assert from_sparse == from_dense
+    assert explain(items, facts, None, bought=bought, viewed=viewed) == [("for_you", {})] * 4

@@ -142,3 +142,20 @@ def test_bought_together_falls_back_to_common_buyers(shop_runtime: Runtime) -> N
     together = engine.bought_together("c00")
     # no order of the shop holds two products, so the model has no rule for c00: common buyers decide
     assert together.items[0].item_id == "s00" and together.items[0].reason == "bought_together"
+
+
+def test_reasons_compare_a_page_with_the_strongest_fifty_anchors_only() -> None:
+    import numpy as np
+
+    from patron.recs.serving import REASON_ANCHORS, _strongest
+
+    items = np.arange(0, 240, 2, dtype=np.int64)  # 120 bought items, sorted
+    cols = np.arange(0, 240, 1, dtype=np.int64)  # the history holds them (and the odd items between)
+    weights = np.linspace(1.0, 2.0, len(cols)).astype(np.float32)  # later columns weigh more
+    weights[10] = 50.0  # item 10: an early item with a strong weight
+    kept = _strongest(items, cols, weights)
+    assert len(kept) == REASON_ANCHORS == 50 and kept.tolist() == sorted(kept.tolist())
+    assert 10 in kept.tolist() and set(kept.tolist()) - {10} == set(items[-49:].tolist())
+    missing = np.arange(1000, 1100, dtype=np.int64)  # not in the history: weight 0, lowest indexes first
+    assert _strongest(missing, cols, weights).tolist() == list(range(1000, 1050))
+    assert _strongest(items[:5], cols, weights).tolist() == items[:5].tolist()  # few anchors: all of them

@@ -266,6 +266,17 @@ class Recommender(ABC):
         factors may use it, all others score from ``history`` alone.
         """
 
+    def score_history(self, items: IntArray, weights: FloatArray, user: int = -1) -> FloatArray:
+        """One history's scores over every item (a served list): its ``items`` (columns) and their ``weights``.
+
+        The same scores as :meth:`scores` on that one row; models with a path that needs no sparse matrix
+        for a single row override it.
+        """
+        indptr = np.asarray([0, len(items)], dtype=np.int64)
+        row = sp.csr_matrix((np.asarray(weights, dtype=np.float32), items, indptr), shape=(1, len(self.item_ids)))
+        scores: FloatArray = np.asarray(self.scores(row, np.asarray([user])), dtype=np.float32)[0]
+        return scores
+
     def recommend(
         self,
         user_ids: Sequence[str],

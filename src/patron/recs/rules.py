@@ -270,8 +270,50 @@ def normalized_vectors(vectors: np.ndarray[Any, Any] | sp.spmatrix) -> np.ndarra
 
 def _cosines(vectors: np.ndarray[Any, Any] | sp.csr_matrix, a: IntArray, b: IntArray) -> np.ndarray[Any, Any]:
     """Cosines (len(a) x len(b)) between rows of unit-length ``vectors``."""
-    sims = vectors[a] @ vectors[b].T
-    return np.asarray(sims.todense() if sp.issparse(sims) else sims, dtype=np.float32)
+    if sp.issparse(vectors):
+        return _sparse_dots(vectors, np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))
+    return np.asarray(vectors[a] @ vectors[b].T, dtype=np.float32)
+
+
+def csr_rows(m: sp.csr_matrix, rows: IntArray) -> tuple[IntArray, IntArray, np.ndarray[Any, Any]]:
+    """The stored entries of ``rows`` of a CSR matrix: (position in ``rows``, column, value) per entry.
+
+    Straight from ``indptr``/``indices``/``data``: slicing the matrix builds and checks a new one, which
+    costs more than the arithmetic for a handful of rows.
+    """
+    starts = m.indptr[rows].astype(np.int64)
+    lengths = m.indptr[rows + 1].astype(np.int64) - starts
+    total = int(lengths.sum())
+    take = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total, dtype=np.int64)
+    return np.repeat(np.arange(len(rows), dtype=np.int64), lengths), m.indices[take], m.data[take]
+
+
+def _sparse_dots(m: sp.csr_matrix, a: IntArray, b: IntArray) -> np.ndarray[Any, Any]:
+    """``m[a] @ m[b].T`` as a dense float32 array, straight from the rows' entries.
+
+    The few rows of ``a`` become a small dense block over the columns they use; each entry of ``b``'s rows
+    that falls on one of those columns (found through a column lookup table) adds its value times that
+    block's row to its ``b`` row (entries come grouped by row, so one ``reduceat`` sums them). No sparse
+    matrix is built: scipy's slicing and product check and copy three of them per call, which costs more
+    than the arithmetic on a served page.
+    """
+    out = np.zeros((len(b), len(a)), dtype=np.float32)
+    if len(a) == 0 or len(b) == 0:
+        return out.T
+    ra, ca, va = csr_rows(m, a)
+    rb, cb, vb = csr_rows(m, b)
+    used, where = np.unique(ca, return_inverse=True)
+    block = np.zeros((len(used), len(a)), dtype=np.float32)
+    block[where, ra] = va
+    lookup = np.full(m.shape[1], -1, dtype=np.int32)  # column -> its row in block (a few hundred kB at most)
+    lookup[used] = np.arange(len(used), dtype=np.int32)
+    pos = lookup[cb]
+    hit = np.flatnonzero(pos >= 0)
+    if len(hit):
+        rows = rb[hit]
+        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        out[rows[starts]] = np.add.reduceat(block[pos[hit]] * vb[hit, None], starts, axis=0)
+    return out.T
 
 
 def mmr(
@@ -329,21 +371,27 @@ def explain(
     Similarity is the cosine of unit-length item ``vectors``. An item with no
     positively similar bought or viewed item gets ``for_you``.
     """
+    count = len(items)
+    if vectors is None or count == 0 or len(bought) + len(viewed) == 0:
+        return [("for_you", {})] * count
+    # one product for both kinds of anchor: bought items first, then viewed ones
+    table = _cosines(vectors, items, np.concatenate([bought, viewed]).astype(np.int64))
+    rows = np.arange(count)
+    picks: list[tuple[ReasonCode, IntArray, IntArray, np.ndarray[Any, Any]]] = []
+    kinds: tuple[tuple[ReasonCode, IntArray, np.ndarray[Any, Any]], ...] = (
+        ("because_you_bought", bought, table[:, : len(bought)]),
+        ("because_you_viewed", viewed, table[:, len(bought) :]),
+    )
+    for code, anchor, part in kinds:
+        if len(anchor):
+            best = np.argmax(part, axis=1)
+            picks.append((code, anchor, best, part[rows, best]))
     reasons: list[tuple[ReasonCode, dict[str, str]]] = []
-    anchors: list[tuple[ReasonCode, IntArray]] = [("because_you_bought", bought), ("because_you_viewed", viewed)]
-    sims = {
-        code: _cosines(vectors, items, anchor) if vectors is not None and len(anchor) and len(items) else None
-        for code, anchor in anchors
-    }
-    for row, _item in enumerate(items.tolist()):
+    for row in range(count):
         reason: tuple[ReasonCode, dict[str, str]] = ("for_you", {})
-        for code, anchor in anchors:
-            table = sims[code]
-            if table is None:
-                continue
-            best = int(np.argmax(table[row]))
-            if table[row, best] > 0:
-                reason = (code, _item_args(facts, int(anchor[best])))
+        for code, anchor, best, value in picks:
+            if value[row] > 0:
+                reason = (code, _item_args(facts, int(anchor[best[row]])))
                 break
         reasons.append(reason)
     return reasons

@@ -52,6 +52,10 @@ __all__ = ["RecEngine", "RecItem", "RecList", "Source", "read_member_matrix", "w
 Source = Literal["personalized", "trending_in_segment", "trending", "similar", "bought_together", "session"]
 _ALL = ""  # the trending list over all members
 _DEFAULT = RecRequest()
+# A reason names one of the member's strongest items (largest interaction weight, so the most recent and
+# most engaged after time decay): at most this many bought and this many viewed items are compared with a
+# page, which bounds the cost of reasons for members with long histories.
+REASON_ANCHORS = 50
 
 
 class RecItem(BaseModel):
@@ -117,6 +121,20 @@ def _top(scores: np.ndarray[Any, Any], m: int) -> IntArray:
     keep = np.isfinite(values)
     pool, values = pool[keep], values[keep]
     return np.asarray(pool[np.lexsort((pool, -values))], dtype=np.int64)
+
+
+def _strongest(items: IntArray, cols: IntArray, weights: np.ndarray[Any, Any]) -> IntArray:
+    """At most ``REASON_ANCHORS`` of ``items`` (sorted): those weighing most in the history.
+
+    ``cols`` is the history's items (sorted) and ``weights`` their weights; an item missing from it weighs 0.
+    Ties go to the lower index.
+    """
+    if len(items) <= REASON_ANCHORS:
+        return items
+    at = np.minimum(np.searchsorted(cols, items), max(len(cols) - 1, 0))
+    weight = np.where(cols[at] == items, weights[at], 0.0) if len(cols) else np.zeros(len(items))
+    keep = np.lexsort((items, -np.asarray(weight, dtype=np.float64)))[:REASON_ANCHORS]
+    return np.sort(items[keep])
 
 
 def _within(values: IntArray, sorted_items: IntArray) -> np.ndarray[Any, np.dtype[np.bool_]]:
@@ -314,8 +332,14 @@ class RecEngine:
         if len(cols) and self.model.personalized:
             user = -1 if changed else self.user_index.get(member_key, -1)
             chosen, values, more = self._personalized(cols, weights, user, rules, request)
-            viewed = cols[~_within(cols, bought)]  # both sorted and distinct: what np.setdiff1d gives, cheaper
-            reasons = explain(chosen, self.facts, self.vectors, bought=bought, viewed=viewed)
+            seen = ~_within(cols, bought)  # both sorted and distinct: what np.setdiff1d gives, cheaper
+            reasons = explain(
+                chosen,
+                self.facts,
+                self.vectors,
+                bought=_strongest(bought, cols, weights),
+                viewed=_strongest(cols[seen], cols[seen], weights[seen]),
+            )
             return self._page(chosen, values, reasons, "personalized", request, more)
         segment = segment or self.segments.get(member_key)
         return self._trending(rules, request, segment)
@@ -326,7 +350,7 @@ class RecEngine:
         """The page of a history: every item scored, or (with a candidate index) only candidates."""
         model = self.model
         if self.index is None or self._prefilter is None or not isinstance(model, FactorModel):
-            scores = np.asarray(model.scores(self._row(cols, weights), np.asarray([user])), dtype=np.float32)[0]
+            scores = model.score_history(cols, weights, user)
             return self._select(scores, rules, request)
         vector = model.user_vector(user, cols, weights)
         exact = self._prefilter.candidates(rules)

@@ -173,6 +173,10 @@ class ItemKnn(Recommender):
             return self._score_row(h.indices, h.data)[None, :]
         return np.asarray((h @ self.similarity).toarray(), dtype=np.float32)
 
+    def score_history(self, items: IntArray, weights: FloatArray, user: int = -1) -> FloatArray:
+        """One history's scores, straight from the rows of S (no sparse matrix built)."""
+        return self._score_row(np.asarray(items), np.asarray(weights, dtype=np.float32))
+
     def _score_row(self, cols: IntArray, weights: FloatArray) -> FloatArray:
         """One history's scores without a sparse product (a served list): its items' rows of S, weighted, summed.
 
