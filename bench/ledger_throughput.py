@@ -238,7 +238,7 @@ def _report(label: str, rate: float, counts: Counts, anomalies: list[str]) -> No
         took = counts.latencies.get(kind, [])
         print(
             f"   {kind:8} {counts.ops[kind]:>7,}  latency p50 {_percentile(took, 0.5):6.1f} ms"
-            f"  p99 {_percentile(took, 0.99):6.1f} ms"
+            f"  p99 {_percentile(took, 0.99):6.1f} ms  max {_percentile(took, 1.0):6.1f} ms"
         )
     for anomaly in anomalies[:10]:
         print("  ", anomaly)

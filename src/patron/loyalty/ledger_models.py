@@ -18,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -38,6 +39,8 @@ __all__ = [
 TRANSACTION_KINDS = ("earn", "redeem", "reverse", "adjust", "activate", "expire")
 ACCOUNT_TYPES = ("available", "pending", "source", "sink", "expiry", "adjustment")
 LOT_STATUSES = ("pending", "active", "cancelled", "expired", "consumed")
+PENDING_LOT = "status = 'pending'"
+ACTIVE_LOT = "status = 'active'"
 
 
 def _within(column: str, values: tuple[str, ...]) -> str:
@@ -130,8 +133,20 @@ class PointsLot(Base):
         CheckConstraint("points > 0", name="points"),
         CheckConstraint("remaining >= 0 AND remaining <= points", name="remaining"),
         Index("ix_points_lots_member_key_status", "member_key", "status"),
-        Index("ix_points_lots_status_pending_until", "status", "pending_until"),
-        Index("ix_points_lots_status_expires_at", "status", "expires_at"),
+        # the jobs' sweeps: only the lots they can find are indexed (partial indexes), so consuming a lot or
+        # earning one writes no entry for the sweep that cannot concern it
+        Index(
+            "ix_points_lots_pending_until",
+            "pending_until",
+            sqlite_where=text(PENDING_LOT),
+            postgresql_where=text(PENDING_LOT),
+        ),
+        Index(
+            "ix_points_lots_active_expires_at",
+            "expires_at",
+            sqlite_where=text(ACTIVE_LOT),
+            postgresql_where=text(ACTIVE_LOT),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -1,0 +1,159 @@
+"""points ledger: the idempotency record is written once, with its response; an earn locks the wallet last;
+partial indexes for the lot sweeps
+
+Revision ID: 0015
+Revises: 0014
+Create Date: 2026-11-22
+
+The earn and redeem functions of revision 0010 claimed an idempotency key with
+an empty response and filled it in at the end (an INSERT and an UPDATE of the
+same row, the UPDATE while the member's wallet was locked). Here each takes its
+transaction id from the sequence first, so the claim stores the final response
+at once and the UPDATE goes. An earn (or a positive adjustment) also updates
+the member's wallet as its last statement instead of its first: nothing it
+writes before depends on the wallet, so the wallet row, which every operation
+on the member locks, is held only for that statement and the commit. A
+redemption still locks the wallet first (it reads the member's lots under that
+lock) and settles the member's due lots before it claims its key, so the
+settlement's transactions keep their place before the redemption's. Everything else is revision 0010's text, changed by the exact
+replacements below (each must match once).
+
+The lots' indexes for the activation and expiry sweeps become partial: one over
+the pending lots' ``pending_until``, one over the active lots' ``expires_at``,
+so earning or consuming a lot no longer writes an entry in the index of a sweep
+that cannot find it (both databases). The functions are PostgreSQL's only.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0015"
+down_revision = "0014"
+branch_labels = None
+depends_on = None
+
+_NEW_CLAIM = """
+    v_txn := nextval(pg_get_serial_sequence('ledger_transactions', 'id'));
+    IF p_scope IS NOT NULL THEN
+        INSERT INTO idempotency_records (scope, key, request_hash, response, created_at)
+        VALUES (p_scope, p_key, p_hash,
+                CAST(jsonb_set(CAST(p_response AS jsonb), '{id}', to_jsonb(v_txn)) AS json), p_now)
+        ON CONFLICT (scope, key) DO NOTHING
+        RETURNING id INTO v_claim;
+        IF v_claim IS NULL THEN
+            SELECT r.request_hash, r.response INTO v_hash, stored
+              FROM idempotency_records r WHERE r.scope = p_scope AND r.key = p_key;
+            IF v_hash <> p_hash THEN
+                RAISE EXCEPTION 'idempotency key used with a different request' USING ERRCODE = 'PT409';
+            END IF;
+            txn_id := NULL;
+            RETURN NEXT;
+            RETURN;
+        END IF;
+    END IF;
+"""
+
+_NEW_STORE = """
+    txn_id := v_txn;
+    stored := NULL;
+    RETURN NEXT;
+"""
+
+_OLD_INSERT = """    INSERT INTO ledger_transactions (kind, member_key, reference, natural_key, points, shortfall, actor, memo, created_at)
+    VALUES (p_kind, p_member, p_reference, p_natural_key, p_points, 0, p_actor, p_memo, p_now)
+    RETURNING id INTO v_txn;
+"""
+
+_NEW_INSERT = """    INSERT INTO ledger_transactions (id, kind, member_key, reference, natural_key, points, shortfall, actor, memo,
+                                     created_at)
+    VALUES (v_txn, p_kind, p_member, p_reference, p_natural_key, p_points, 0, p_actor, p_memo, p_now);
+"""
+
+_WALLET_EARN = """
+    INSERT INTO points_wallets AS w (member_key, available, pending, lifetime_earned, lifetime_redeemed, updated_at)
+    VALUES (p_member, CASE WHEN p_pending THEN 0 ELSE p_points END, CASE WHEN p_pending THEN p_points ELSE 0 END,
+            p_earned, 0, p_now)
+    ON CONFLICT (member_key) DO UPDATE
+       SET available = w.available + EXCLUDED.available,
+           pending = w.pending + EXCLUDED.pending,
+           lifetime_earned = w.lifetime_earned + EXCLUDED.lifetime_earned,
+           updated_at = EXCLUDED.updated_at;
+"""
+
+
+_SPEND = "    -- spend the earliest-expiring active lots first, then the oldest\n"
+
+
+def _revision_0010() -> ModuleType:
+    path = Path(__file__).with_name("0010_ledger_functions.py")
+    spec = importlib.util.spec_from_file_location("patron_migration_0010", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _replace(text: str, old: str, new: str) -> str:
+    if text.count(old) != 1:
+        raise RuntimeError(f"revision 0010's function text changed: {old.strip()[:60]!r} found {text.count(old)} times")
+    return text.replace(old, new)
+
+
+def _functions() -> tuple[str, str]:
+    """The new earn and redeem functions, from revision 0010's."""
+    old = _revision_0010()
+    earn, redeem = old._EARN, old._REDEEM
+    earn = _replace(old._EARN, old._CLAIM, _NEW_CLAIM)
+    earn = _replace(earn, _WALLET_EARN, "\n")
+    earn = _replace(earn, old._STORE, _WALLET_EARN + _NEW_STORE)
+    # a redemption claims its key after settling the member's due lots, so that the settlement's transactions
+    # keep coming before the redemption's in id order (as in the Python path)
+    redeem = _replace(old._REDEEM, old._CLAIM, "\n")
+    redeem = _replace(redeem, _SPEND, _NEW_CLAIM + _SPEND)
+    redeem = _replace(redeem, old._STORE, _NEW_STORE)
+    return _replace(earn, _OLD_INSERT, _NEW_INSERT), _replace(redeem, _OLD_INSERT, _NEW_INSERT)
+
+
+_PENDING = "status = 'pending'"
+_ACTIVE = "status = 'active'"
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("points_lots", schema=None) as batch_op:
+        batch_op.drop_index("ix_points_lots_status_pending_until")
+        batch_op.drop_index("ix_points_lots_status_expires_at")
+        batch_op.create_index(
+            "ix_points_lots_pending_until",
+            ["pending_until"],
+            sqlite_where=sa.text(_PENDING),
+            postgresql_where=sa.text(_PENDING),
+        )
+        batch_op.create_index(
+            "ix_points_lots_active_expires_at",
+            ["expires_at"],
+            sqlite_where=sa.text(_ACTIVE),
+            postgresql_where=sa.text(_ACTIVE),
+        )
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    for statement in _functions():  # driver-level: the bodies hold colons that are not bind parameters
+        op.get_bind().exec_driver_sql(statement)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("points_lots", schema=None) as batch_op:
+        batch_op.drop_index("ix_points_lots_active_expires_at")
+        batch_op.drop_index("ix_points_lots_pending_until")
+        batch_op.create_index("ix_points_lots_status_pending_until", ["status", "pending_until"])
+        batch_op.create_index("ix_points_lots_status_expires_at", ["status", "expires_at"])
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    old = _revision_0010()
+    for statement in (old._EARN, old._REDEEM):
+        op.get_bind().exec_driver_sql(statement)
