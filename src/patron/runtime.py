@@ -26,7 +26,12 @@ class Runtime:
 
     @cached_property
     def store(self) -> OperationalStore:
-        store = OperationalStore(self.settings.operational_url, audit_key=lambda: self.keys.system_key("audit-chain"))
+        store = OperationalStore(
+            self.settings.operational_url,
+            audit_key=lambda: self.keys.system_key("audit-chain"),
+            pool_size=self.settings.db_pool_size,
+            max_overflow=self.settings.db_max_overflow,
+        )
         if store.dialect == "sqlite":
             # One writer: the system keys are made (on a connection of their own) before any transaction of
             # this process can hold the write lock they would otherwise wait for.

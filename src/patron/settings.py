@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     warehouse_url: str | None = None
     master_key: str | None = None
+    # The operational store's connections per process: kept open, and opened on top while all are in use.
+    # Together they cover the web server's 40 worker threads, so a burst of requests never waits for one.
+    db_pool_size: int = Field(default=10, ge=1, le=1000)
+    db_max_overflow: int = Field(default=30, ge=0, le=1000)
     session_idle_minutes: int = Field(default=30, ge=1)
     session_absolute_hours: int = Field(default=12, ge=1)
     secure_cookies: bool = False

@@ -30,17 +30,38 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _in_memory(url: str) -> bool:
+    return url.startswith("sqlite") and (url.rstrip("/") in ("sqlite:", "sqlite+pysqlite:") or ":memory:" in url)
+
+
 class OperationalStore:
     """The transactional store: operators, vault, imports, audit."""
 
-    def __init__(self, url: str, *, audit_key: Callable[[], bytes] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        audit_key: Callable[[], bytes] | None = None,
+        pool_size: int | None = None,
+        max_overflow: int | None = None,
+    ) -> None:
+        """Open the store at ``url``.
+
+        The process keeps ``pool_size`` connections open and opens up to ``max_overflow`` more while all are
+        in use (SQLAlchemy's 5 and 10 when not given; an in-memory SQLite database has just one).
+        """
         self.url = url
         self._audit_key = audit_key
         self._audit_key_value: bytes | None = None
         kwargs: dict[str, Any] = {}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-        elif url.startswith("postgresql://"):
+        if not _in_memory(url):  # a queue of connections (an in-memory SQLite database has one connection)
+            if pool_size is not None:
+                kwargs["pool_size"] = pool_size
+            if max_overflow is not None:
+                kwargs["max_overflow"] = max_overflow
+        if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
         self.engine: Engine = create_engine(url, **kwargs)
         if self.engine.dialect.name == "sqlite":
