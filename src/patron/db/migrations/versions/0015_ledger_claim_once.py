@@ -38,25 +38,11 @@ down_revision = "0014"
 branch_labels = None
 depends_on = None
 
-_NEW_CLAIM = """
-    v_txn := nextval(pg_get_serial_sequence('ledger_transactions', 'id'));
-    IF p_scope IS NOT NULL THEN
-        INSERT INTO idempotency_records (scope, key, request_hash, response, created_at)
-        VALUES (p_scope, p_key, p_hash,
+# revision 0010's claim, taking the transaction id first and storing the final response (see _functions)
+_TAKE_ID = "\n    v_txn := nextval(pg_get_serial_sequence('ledger_transactions', 'id'));"
+_EMPTY_RESPONSE = "        VALUES (p_scope, p_key, p_hash, CAST('{}' AS json), p_now)\n"
+_FINAL_RESPONSE = """        VALUES (p_scope, p_key, p_hash,
                 CAST(jsonb_set(CAST(p_response AS jsonb), '{id}', to_jsonb(v_txn)) AS json), p_now)
-        ON CONFLICT (scope, key) DO NOTHING
-        RETURNING id INTO v_claim;
-        IF v_claim IS NULL THEN
-            SELECT r.request_hash, r.response INTO v_hash, stored
-              FROM idempotency_records r WHERE r.scope = p_scope AND r.key = p_key;
-            IF v_hash <> p_hash THEN
-                RAISE EXCEPTION 'idempotency key used with a different request' USING ERRCODE = 'PT409';
-            END IF;
-            txn_id := NULL;
-            RETURN NEXT;
-            RETURN;
-        END IF;
-    END IF;
 """
 
 _NEW_STORE = """
@@ -108,14 +94,14 @@ def _replace(text: str, old: str, new: str) -> str:
 def _functions() -> tuple[str, str]:
     """The new earn and redeem functions, from revision 0010's."""
     old = _revision_0010()
-    earn, redeem = old._EARN, old._REDEEM
-    earn = _replace(old._EARN, old._CLAIM, _NEW_CLAIM)
+    claim = _TAKE_ID + _replace(old._CLAIM, _EMPTY_RESPONSE, _FINAL_RESPONSE)
+    earn = _replace(old._EARN, old._CLAIM, claim)
     earn = _replace(earn, _WALLET_EARN, "\n")
     earn = _replace(earn, old._STORE, _WALLET_EARN + _NEW_STORE)
     # a redemption claims its key after settling the member's due lots, so that the settlement's transactions
     # keep coming before the redemption's in id order (as in the Python path)
     redeem = _replace(old._REDEEM, old._CLAIM, "\n")
-    redeem = _replace(redeem, _SPEND, _NEW_CLAIM + _SPEND)
+    redeem = _replace(redeem, _SPEND, claim + _SPEND)
     redeem = _replace(redeem, old._STORE, _NEW_STORE)
     return _replace(earn, _OLD_INSERT, _NEW_INSERT), _replace(redeem, _OLD_INSERT, _NEW_INSERT)
 
