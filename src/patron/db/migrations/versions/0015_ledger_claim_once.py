@@ -61,16 +61,8 @@ _NEW_INSERT = """    INSERT INTO ledger_transactions (id, kind, member_key, refe
     VALUES (v_txn, p_kind, p_member, p_reference, p_natural_key, p_points, 0, p_actor, p_memo, p_now);
 """
 
-_WALLET_EARN = """
-    INSERT INTO points_wallets AS w (member_key, available, pending, lifetime_earned, lifetime_redeemed, updated_at)
-    VALUES (p_member, CASE WHEN p_pending THEN 0 ELSE p_points END, CASE WHEN p_pending THEN p_points ELSE 0 END,
-            p_earned, 0, p_now)
-    ON CONFLICT (member_key) DO UPDATE
-       SET available = w.available + EXCLUDED.available,
-           pending = w.pending + EXCLUDED.pending,
-           lifetime_earned = w.lifetime_earned + EXCLUDED.lifetime_earned,
-           updated_at = EXCLUDED.updated_at;
-"""
+_WALLET_START = "\n    INSERT INTO points_wallets AS w"
+_WALLET_END = "updated_at = EXCLUDED.updated_at;\n"
 
 
 _SPEND = "    -- spend the earliest-expiring active lots first, then the oldest\n"
@@ -95,9 +87,11 @@ def _functions() -> tuple[str, str]:
     """The new earn and redeem functions, from revision 0010's."""
     old = _revision_0010()
     claim = _TAKE_ID + _replace(old._CLAIM, _EMPTY_RESPONSE, _FINAL_RESPONSE)
+    start = old._EARN.index(_WALLET_START)  # the earn's wallet upsert, moved whole to the end
+    wallet = old._EARN[start : old._EARN.index(_WALLET_END, start) + len(_WALLET_END)]
     earn = _replace(old._EARN, old._CLAIM, claim)
-    earn = _replace(earn, _WALLET_EARN, "\n")
-    earn = _replace(earn, old._STORE, _WALLET_EARN + _NEW_STORE)
+    earn = _replace(earn, wallet, "\n")
+    earn = _replace(earn, old._STORE, wallet + _NEW_STORE)
     # a redemption claims its key after settling the member's due lots, so that the settlement's transactions
     # keep coming before the redemption's in id order (as in the Python path)
     redeem = _replace(old._REDEEM, old._CLAIM, "\n")
