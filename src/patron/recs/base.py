@@ -30,6 +30,7 @@ __all__ = [
     "MODEL_REGISTRY",
     "FloatArray",
     "IntArray",
+    "csr_rows",
     "Interactions",
     "ItemCatalog",
     "Recommender",
@@ -42,6 +43,19 @@ FloatArray = np.ndarray[Any, np.dtype[np.float32]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 
 FORMAT_VERSION = 1
+
+
+def csr_rows(m: sp.csr_matrix, rows: IntArray) -> tuple[IntArray, IntArray, np.ndarray[Any, Any]]:
+    """The stored entries of ``rows`` of a CSR matrix: (position in ``rows``, column, value) per entry.
+
+    Straight from ``indptr``/``indices``/``data``: slicing the matrix builds and checks a new one, which
+    costs more than the arithmetic for a handful of rows.
+    """
+    starts = m.indptr[rows].astype(np.int64)
+    lengths = m.indptr[rows + 1].astype(np.int64) - starts
+    total = int(lengths.sum())
+    take = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total, dtype=np.int64)
+    return np.repeat(np.arange(len(rows), dtype=np.int64), lengths), m.indices[take], m.data[take]
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import pyarrow as pa
 import scipy.sparse as sp  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from patron.recs.base import IntArray, ItemCatalog
+from patron.recs.base import IntArray, ItemCatalog, csr_rows
 
 __all__ = [
     "REASONS",
@@ -273,19 +273,6 @@ def _cosines(vectors: np.ndarray[Any, Any] | sp.csr_matrix, a: IntArray, b: IntA
     if sp.issparse(vectors):
         return _sparse_dots(vectors, np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))
     return np.asarray(vectors[a] @ vectors[b].T, dtype=np.float32)
-
-
-def csr_rows(m: sp.csr_matrix, rows: IntArray) -> tuple[IntArray, IntArray, np.ndarray[Any, Any]]:
-    """The stored entries of ``rows`` of a CSR matrix: (position in ``rows``, column, value) per entry.
-
-    Straight from ``indptr``/``indices``/``data``: slicing the matrix builds and checks a new one, which
-    costs more than the arithmetic for a handful of rows.
-    """
-    starts = m.indptr[rows].astype(np.int64)
-    lengths = m.indptr[rows + 1].astype(np.int64) - starts
-    total = int(lengths.sum())
-    take = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total, dtype=np.int64)
-    return np.repeat(np.arange(len(rows), dtype=np.int64), lengths), m.indices[take], m.data[take]
 
 
 def _sparse_dots(m: sp.csr_matrix, a: IntArray, b: IntArray) -> np.ndarray[Any, Any]:

@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import scipy.sparse as sp  # type: ignore[import-untyped]
 
-from patron.recs.base import FloatArray, IntArray, Interactions, ItemCatalog, Recommender, register
+from patron.recs.base import FloatArray, IntArray, Interactions, ItemCatalog, Recommender, csr_rows, register
 
 __all__ = ["ItemKnn", "bm25_weight", "top_k_per_row"]
 
@@ -182,12 +182,9 @@ class ItemKnn(Recommender):
 
         The same float32 sums in the same order as the sparse product, so the same scores to the bit.
         """
-        s = self.similarity
-        starts = s.indptr[cols].astype(np.int64)
-        lengths = s.indptr[np.asarray(cols) + 1] - starts
-        take = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
-        out = np.zeros(s.shape[1], dtype=np.float32)
-        np.add.at(out, s.indices[take], s.data[take] * np.repeat(np.asarray(weights, dtype=np.float32), lengths))
+        row, items, values = csr_rows(self.similarity, np.asarray(cols, dtype=np.int64))
+        out = np.zeros(self.similarity.shape[1], dtype=np.float32)
+        np.add.at(out, items, values * np.asarray(weights, dtype=np.float32)[row])
         return out
 
     def item_vectors(self) -> np.ndarray[Any, Any] | sp.csr_matrix | None:
