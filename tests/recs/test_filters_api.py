@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Annotated, Any
 
 import pytest
+from fastapi import Header
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 
 from patron.api.app import create_app
+from patron.api.lean import LeanRoute
 from patron.api.routers import recs as routes
 from patron.errors import ValidationError
 from patron.recs.rules import RecRequest
@@ -31,11 +34,26 @@ FILTERS = {
 }
 
 
-def _filters(query: str) -> RecRequest:
-    request = Request({"type": "http", "method": "GET", "path": "/", "query_string": query.encode(), "headers": []})
+MEMBER = "m0123456789abcdef"
+
+
+def _values(query: str, member_key: str = MEMBER) -> dict[str, Any]:
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "query_string": query.encode(),
+        "headers": [],
+        "path_params": {"member_key": member_key},
+    }
     # a thread of its own: a session-wide Playwright browser keeps an event loop running on the main thread
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, routes._filters(request)).result()
+        return pool.submit(asyncio.run, routes.member_recs.values(Request(scope))).result()
+
+
+def _filters(query: str) -> RecRequest:
+    rules: RecRequest = _values(query)["rules"]
+    return rules
 
 
 def test_a_query_string_is_checked_once_and_its_rules_kept() -> None:
@@ -93,3 +111,32 @@ def test_the_routes_still_document_every_filter(tmp_path: Path) -> None:
             "items": {"type": "string"},
             "maxItems": 200,
         }
+
+
+def test_a_route_gets_its_declared_values_and_refuses_a_bad_path_every_time() -> None:
+    values = _values("placement=pdp&k=3")
+    assert values == {"member_key": MEMBER, "placement": "pdp", "rules": RecRequest(k=3)}
+    assert _values("")["placement"] == "home"  # the declared default
+    for _ in range(2):  # a valid query string kept does not let a bad path through
+        with pytest.raises(RequestValidationError) as caught:
+            _values("placement=pdp&k=3", member_key="alice")
+        assert [tuple(e["loc"]) for e in caught.value.errors()] == [("path", "member_key")]
+
+
+def test_every_bad_parameter_is_named_in_fastapis_order() -> None:
+    with pytest.raises(RequestValidationError) as caught:
+        _values("k=0&placement=Bad!", member_key="alice")
+    locs = [tuple(e["loc"]) for e in caught.value.errors()]
+    assert locs == [("query", "k"), ("path", "member_key"), ("query", "placement")]
+
+
+def test_declarations_a_lean_route_cannot_check_are_refused() -> None:
+    async def needs_header(runtime: Runtime, agent: Annotated[str, Header()]) -> None: ...
+
+    async def needs_body(runtime: Runtime, rules: RecRequest) -> None: ...
+
+    async def no_runtime(k: int = 1) -> None: ...
+
+    for impl, what in ((needs_header, "header"), (needs_body, "body"), (no_runtime, "runtime")):
+        with pytest.raises(TypeError, match=what):
+            LeanRoute("/x", "recs:read", impl)

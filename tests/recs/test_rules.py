@@ -17,6 +17,7 @@ from patron.recs.rules import (
     _cosines,
     apply_rules,
     compile_rules,
+    cosine_affinity,
     explain,
     learn_repeat_categories,
     mmr,
@@ -129,12 +130,16 @@ def test_reasons_name_the_most_similar_bought_or_viewed_item(facts: ItemFacts) -
     vectors = normalized_vectors(
         np.asarray([[1, 0, 0], [0.9, 0.1, 0], [0, 1, 0], [0, 0.9, 0.1], [0, 0, 1], [0, 0, 0]], dtype=np.float32)
     )
-    reasons = explain(np.asarray([1, 3, 4, 5]), facts, vectors, bought=np.asarray([0, 2]), viewed=np.asarray([4]))
+    reasons = explain(
+        np.asarray([1, 3, 4, 5]), facts, cosine_affinity(vectors), bought=np.asarray([0, 2]), viewed=np.asarray([4])
+    )
     assert reasons[0] == ("because_you_bought", {"item_id": "a", "title": "title a"})
     assert reasons[1] == ("because_you_bought", {"item_id": "c", "title": "title c"})
     assert reasons[2] == ("because_you_viewed", {"item_id": "e", "title": "title e"})
     assert reasons[3] == ("for_you", {})  # no similar anchor at all
-    only_viewed = explain(np.asarray([1]), facts, vectors, bought=np.zeros(0, dtype=np.int64), viewed=np.asarray([0]))
+    only_viewed = explain(
+        np.asarray([1]), facts, cosine_affinity(vectors), bought=np.zeros(0, dtype=np.int64), viewed=np.asarray([0])
+    )
     assert only_viewed == [("because_you_viewed", {"item_id": "a", "title": "title a"})]
 
 
@@ -162,7 +167,9 @@ def test_sparse_cosines_equal_scipys_product(
 def test_reasons_from_sparse_vectors_match_dense_ones(facts: ItemFacts) -> None:
     dense = np.asarray([[1, 0, 0], [0.9, 0.1, 0], [0, 1, 0], [0, 0.9, 0.1], [0, 0, 1], [0, 0, 0]], dtype=np.float32)
     items, bought, viewed = np.asarray([1, 3, 4, 5]), np.asarray([0, 2]), np.asarray([4])
-    from_dense = explain(items, facts, normalized_vectors(dense), bought=bought, viewed=viewed)
-    from_sparse = explain(items, facts, normalized_vectors(sp.csr_matrix(dense)), bought=bought, viewed=viewed)
+    from_dense = explain(items, facts, cosine_affinity(normalized_vectors(dense)), bought=bought, viewed=viewed)
+    from_sparse = explain(
+        items, facts, cosine_affinity(normalized_vectors(sp.csr_matrix(dense))), bought=bought, viewed=viewed
+    )
     assert from_sparse == from_dense
     assert explain(items, facts, None, bought=bought, viewed=viewed) == [("for_you", {})] * 4

@@ -17,7 +17,7 @@ from patron.auth.service import Principal, cached_api_key, resolve_api_key, reso
 from patron.errors import AuthenticationError, AuthorizationError, RateLimitedError
 from patron.runtime import Runtime
 
-__all__ = ["SESSION_COOKIE", "Caller", "Reader", "Rt", "audit", "client_ip", "require"]
+__all__ = ["SESSION_COOKIE", "Caller", "Reader", "Rt", "audit", "authorize", "client_ip", "require"]
 
 SESSION_COOKIE = "patron_session"
 
@@ -89,15 +89,24 @@ def require(permission: Permission) -> Callable[[Principal], Awaitable[Principal
     """
 
     async def check(principal: Caller) -> Principal:  # no I/O: runs on the event loop
-        if principal.mfa_pending:
-            raise AuthorizationError(
-                "admins must enrol a second factor first: POST /api/v1/auth/mfa/setup, then /api/v1/auth/mfa/confirm"
-            )
-        if not allowed(principal.role, permission, principal.scopes):
-            raise AuthorizationError(f"role {principal.role!r} lacks {permission}")
-        return principal
+        return _permitted(principal, permission)
 
     return check
+
+
+async def authorize(request: Request, permission: Permission) -> Principal:
+    """What ``require(permission)`` gives, for a route that resolves its own parameters (``patron.api.lean``)."""
+    return _permitted(await current_principal(request, request.app.state.runtime), permission)
+
+
+def _permitted(principal: Principal, permission: Permission) -> Principal:
+    if principal.mfa_pending:
+        raise AuthorizationError(
+            "admins must enrol a second factor first: POST /api/v1/auth/mfa/setup, then /api/v1/auth/mfa/confirm"
+        )
+    if not allowed(principal.role, permission, principal.scopes):
+        raise AuthorizationError(f"role {principal.role!r} lacks {permission}")
+    return principal
 
 
 def get_reader(runtime: Rt) -> BuildReader:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -28,6 +28,7 @@ import scipy.sparse as sp  # type: ignore[import-untyped]
 
 __all__ = [
     "MODEL_REGISTRY",
+    "Affinity",
     "FloatArray",
     "IntArray",
     "csr_rows",
@@ -41,6 +42,8 @@ __all__ = [
 
 FloatArray = np.ndarray[Any, np.dtype[np.float32]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
+#: (items, anchors) -> a len(items) x len(anchors) table of how strongly each anchor leads to each item
+Affinity = Callable[[IntArray, IntArray], np.ndarray[Any, Any]]
 
 FORMAT_VERSION = 1
 
@@ -335,6 +338,14 @@ class Recommender(ABC):
 
     def item_vectors(self) -> np.ndarray[Any, Any] | sp.csr_matrix | None:
         """A vector per item (rows) whose cosine similarity defines ``similar_items``; None if there is none."""
+        return None
+
+    def reason_affinity(self) -> Affinity | None:
+        """How strongly a history item leads to an item in this model's own scoring, for reasons; None if not defined.
+
+        A reason names the anchor with the highest affinity; without one, serving uses the cosine of
+        ``item_vectors``.
+        """
         return None
 
     def similar_items(self, item_id: str, k: int = 10) -> list[tuple[str, float]]:

@@ -12,6 +12,7 @@ by the member, unless their category is a *repeat-purchase* category
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -21,7 +22,7 @@ import pyarrow as pa
 import scipy.sparse as sp  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from patron.recs.base import IntArray, ItemCatalog, csr_rows
+from patron.recs.base import Affinity, IntArray, ItemCatalog, csr_rows
 
 __all__ = [
     "REASONS",
@@ -31,6 +32,7 @@ __all__ = [
     "RuleSet",
     "apply_rules",
     "compile_rules",
+    "cosine_affinity",
     "explain",
     "learn_repeat_categories",
     "mmr",
@@ -268,6 +270,11 @@ def normalized_vectors(vectors: np.ndarray[Any, Any] | sp.spmatrix) -> np.ndarra
     return np.divide(v, norms, out=np.zeros_like(v), where=norms > 0)
 
 
+def cosine_affinity(vectors: np.ndarray[Any, Any] | sp.csr_matrix) -> Affinity:
+    """Affinity as the cosine of unit-length item ``vectors`` (see :func:`normalized_vectors`)."""
+    return functools.partial(_cosines, vectors)
+
+
 def _cosines(vectors: np.ndarray[Any, Any] | sp.csr_matrix, a: IntArray, b: IntArray) -> np.ndarray[Any, Any]:
     """Cosines (len(a) x len(b)) between rows of unit-length ``vectors``."""
     if sp.issparse(vectors):
@@ -348,21 +355,22 @@ def mmr(
 def explain(
     items: IntArray,
     facts: ItemFacts,
-    vectors: np.ndarray[Any, Any] | sp.csr_matrix | None,
+    affinity: Affinity | None,
     *,
     bought: IntArray,
     viewed: IntArray,
 ) -> list[tuple[ReasonCode, dict[str, str]]]:
-    """A reason per personalized item: the member's bought (else viewed) item most similar to it.
+    """A reason per personalized item: the member's bought (else viewed) item with the highest affinity to it.
 
-    Similarity is the cosine of unit-length item ``vectors``. An item with no
-    positively similar bought or viewed item gets ``for_you``.
+    ``affinity`` is the model's own (item-kNN: the similarity the item's score summed) or the cosine of
+    its item vectors (:func:`cosine_affinity`). An item with no positive affinity to a bought or viewed
+    item gets ``for_you``.
     """
     count = len(items)
-    if vectors is None or count == 0 or len(bought) + len(viewed) == 0:
+    if affinity is None or count == 0 or len(bought) + len(viewed) == 0:
         return [("for_you", {})] * count
-    # one product for both kinds of anchor: bought items first, then viewed ones
-    table = _cosines(vectors, items, np.concatenate([bought, viewed]).astype(np.int64))
+    # one table for both kinds of anchor: bought items first, then viewed ones
+    table = affinity(np.asarray(items, dtype=np.int64), np.concatenate([bought, viewed]).astype(np.int64))
     rows = np.arange(count)
     picks: list[tuple[ReasonCode, IntArray, IntArray, np.ndarray[Any, Any]]] = []
     kinds: tuple[tuple[ReasonCode, IntArray, np.ndarray[Any, Any]], ...] = (

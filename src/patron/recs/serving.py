@@ -42,6 +42,7 @@ from patron.recs.rules import (
     RuleSet,
     apply_rules,
     compile_rules,
+    cosine_affinity,
     explain,
     mmr,
     normalized_vectors,
@@ -170,6 +171,7 @@ class RecEngine:
         self.purchase_rows: dict[str, int] = {}
         vectors = model.item_vectors()
         self.vectors = normalized_vectors(vectors if vectors is not None else model.history_matrix.T.tocsr())
+        self.affinity = model.reason_affinity() or cosine_affinity(self.vectors)
         self._purchases_by_item = self.purchases.tocsc()
         self._overlay: dict[str, dict[int, float]] = {}
         self._bought_live: dict[str, set[int]] = {}
@@ -336,7 +338,7 @@ class RecEngine:
             reasons = explain(
                 chosen,
                 self.facts,
-                self.vectors,
+                self.affinity,
                 bought=_strongest(bought, cols, weights),
                 viewed=_strongest(cols[seen], cols[seen], weights[seen]),
             )
@@ -390,7 +392,7 @@ class RecEngine:
         if len(cols) == 0 or not self.model.personalized:
             return self._trending(rules, request, None)
         chosen, values, more = self._personalized(cols, np.ones(len(cols), dtype=np.float32), -1, rules, request)
-        reasons = explain(chosen, self.facts, self.vectors, bought=np.zeros(0, dtype=np.int64), viewed=cols)
+        reasons = explain(chosen, self.facts, self.affinity, bought=np.zeros(0, dtype=np.int64), viewed=cols)
         return self._page(chosen, values, reasons, "session", request, more)
 
     def similar(self, item_id: str, request: RecRequest | None = None) -> RecList:

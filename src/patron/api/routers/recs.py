@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response, status
-from fastapi.dependencies.utils import get_dependant, request_params_to_args
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from patron.api.deps import Rt, audit, require
+from patron.api.lean import lean_get
 from patron.auth.service import Principal
 from patron.consent.service import personalization_block
 from patron.errors import ValidationError
@@ -21,6 +19,7 @@ from patron.recs.registry import HistoryRead, PlacementKind, PlacementRead, Vari
 from patron.recs.rules import RecRequest
 from patron.recs.service import FeedbackIn, FeedbackRead, Served
 from patron.recs.tracking import EventBatch, EventBatchResult, record_events
+from patron.runtime import Runtime
 
 router = APIRouter(prefix="/recs", tags=["recommendations"])
 
@@ -70,42 +69,7 @@ async def _filter_fields(
         raise ValidationError(str(exc), field=f"query.{exc.field}") from None
 
 
-_FILTER_FIELDS = get_dependant(path="", call=_filter_fields).query_params
-_filters_seen: dict[bytes, RecRequest] = {}  # query string -> its filters (a request's rules are frozen)
-
-
-async def _filters(request: Request) -> RecRequest:
-    """The request's filters: checked once per distinct query string, exactly as FastAPI checks them, then kept.
-
-    Resolving ten declared query parameters cost FastAPI more per request than a whole list on the engine;
-    a shop's pages ask with a handful of distinct query strings. The routes document the parameters
-    through ``openapi_extra`` (:func:`_filter_docs`).
-    """
-    raw: bytes = request.scope["query_string"]
-    found = _filters_seen.get(raw)
-    if found is None:
-        values, errors = request_params_to_args(_FILTER_FIELDS, request.query_params)
-        if errors:
-            raise RequestValidationError(errors)
-        found = await _filter_fields(**values)
-        if len(_filters_seen) >= 4096:  # bounded: arbitrary query strings must not grow it forever
-            _filters_seen.clear()
-        _filters_seen[raw] = found
-    return found
-
-
-@functools.cache
-def _filter_docs() -> dict[str, Any]:
-    """The filters' OpenAPI parameters as FastAPI documents :func:`_filter_fields` (made once, never changed)."""
-    probe = FastAPI()
-
-    @probe.get("/")
-    async def _probe(rules: Annotated[RecRequest, Depends(_filter_fields)]) -> None: ...
-
-    return {"parameters": probe.openapi()["paths"]["/"]["get"]["parameters"]}
-
-
-Rules = Annotated[RecRequest, Depends(_filters)]
+Rules = Annotated[RecRequest, Depends(_filter_fields)]
 
 
 def _json(served: Served) -> Response:
@@ -143,17 +107,18 @@ class VersionCreate(BaseModel):
     as_of: datetime | None = Field(default=None, description="Train on what happened before (default: the data's end)")
 
 
-@router.get(
+@lean_get(
+    router,
     "/members/{member_key}",
+    "recs:read",
     summary="A member's recommendations with reasons, from the placement's variant for this member",
     response_model=Served,
-    openapi_extra=_filter_docs(),
 )
 async def member_recs(
-    member_key: MemberKey, runtime: Rt, _caller: Readers, rules: Rules, placement: PlacementQuery = "home"
+    runtime: Runtime, member_key: MemberKey, rules: Rules, placement: PlacementQuery = "home"
 ) -> Response:
-    # async (like the other serving routes): the engine answers in about a millisecond from memory, so it
-    # runs on the event loop and saves a thread hop; only a version's first use loads it from disk
+    # a lean route (patron.api.lean) on the event loop: the engine answers in about a millisecond from memory,
+    # so no thread hop; only a version's first use loads it from disk
     blocked = personalization_block(runtime.store, member_key)  # a per-process cache: no database round trip
     if blocked is not None:  # consent refused or processing restricted: the list anyone gets, nothing of theirs
         served = service.serve(runtime.store, placement, "member", member_key, lambda e: e.for_session([], rules))
@@ -176,13 +141,10 @@ async def session_recs(body: SessionRequest, runtime: Rt, _caller: Readers) -> R
     )
 
 
-@router.get(
-    "/items/{item_id}/similar", summary="Items similar to an item", response_model=Served, openapi_extra=_filter_docs()
-)
+@lean_get(router, "/items/{item_id}/similar", "recs:read", summary="Items similar to an item", response_model=Served)
 async def similar(
+    runtime: Runtime,
     item_id: ItemId,
-    runtime: Rt,
-    _caller: Readers,
     rules: Rules,
     placement: PlacementQuery = "pdp_similar",
     unit_id: UnitQuery = None,
@@ -191,16 +153,16 @@ async def similar(
     return _json(service.serve(runtime.store, placement, "similar", unit, lambda e: e.similar(item_id, rules)))
 
 
-@router.get(
+@lean_get(
+    router,
     "/items/{item_id}/bought-together",
+    "recs:read",
     summary="Items often bought together with an item",
     response_model=Served,
-    openapi_extra=_filter_docs(),
 )
 async def bought_together(
+    runtime: Runtime,
     item_id: ItemId,
-    runtime: Rt,
-    _caller: Readers,
     rules: Rules,
     placement: PlacementQuery = "cart",
     unit_id: UnitQuery = None,

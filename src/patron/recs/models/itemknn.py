@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import scipy.sparse as sp  # type: ignore[import-untyped]
 
-from patron.recs.base import FloatArray, IntArray, Interactions, ItemCatalog, Recommender, csr_rows, register
+from patron.recs.base import Affinity, FloatArray, IntArray, Interactions, ItemCatalog, Recommender, csr_rows, register
 
 __all__ = ["ItemKnn", "bm25_weight", "top_k_per_row"]
 
@@ -190,6 +190,23 @@ class ItemKnn(Recommender):
     def item_vectors(self) -> np.ndarray[Any, Any] | sp.csr_matrix | None:
         """Rows of the similarity matrix."""
         return self.similarity
+
+    def reason_affinity(self) -> Affinity | None:
+        """S itself: an anchor leads to an item by their similarity, the term it adds to the item's score."""
+        return self._affinity
+
+    def _affinity(self, items: IntArray, anchors: IntArray) -> np.ndarray[Any, Any]:
+        """``S[anchors][:, items].T`` (``items`` distinct) from the anchors' stored entries, no sparse matrix built."""
+        out = np.zeros((len(items), len(anchors)), dtype=np.float32)
+        if len(items) == 0 or len(anchors) == 0:
+            return out
+        row, cols, values = csr_rows(self.similarity, np.asarray(anchors, dtype=np.int64))
+        order = np.argsort(items)
+        ranked = np.asarray(items)[order]
+        at = np.minimum(np.searchsorted(ranked, cols), len(ranked) - 1)
+        hit = np.flatnonzero(ranked[at] == cols)
+        out[order[at[hit]], row[hit]] = values[hit]
+        return out
 
     def _state(self) -> dict[str, np.ndarray[Any, Any] | sp.spmatrix]:
         return {"similarity": self.similarity}
