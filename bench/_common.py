@@ -71,3 +71,19 @@ def command_seconds(args: list[str], env: dict[str, str]) -> float:
 
 def python() -> str:
     return sys.executable
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """(steal, total) ticks of all CPUs since boot, from /proc/stat; (0, 0) where there is none."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return 0, 0
+    ticks = [int(f) for f in fields[:8]]  # user nice system idle iowait irq softirq steal (guests are in user)
+    return (ticks[7] if len(ticks) > 7 else 0), sum(ticks)
+
+
+def steal_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of CPU time the hypervisor gave to others between two :func:`cpu_ticks` readings."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total > 0 else 0.0

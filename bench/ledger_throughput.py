@@ -23,7 +23,7 @@ else ``PATRON_TEST_DATABASE_URL``. The run adds its own members and references
 temporary file. Run::
 
     .venv/bin/python bench/ledger_throughput.py [--database-url postgresql://...] [--processes 4] [--threads 8]
-        [--seconds 20]
+        [--seconds 20] [--rounds 3] [--skip-sqlite]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import os
 import random
 import resource
 import secrets
+import statistics
 import tempfile
 import threading
 import time
@@ -43,7 +44,7 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
-from _common import machine, section
+from _common import cpu_ticks, machine, section, steal_share
 
 from patron.db.engine import OperationalStore
 from patron.errors import ConflictError
@@ -229,9 +230,9 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000 if ordered else 0.0
 
 
-def _report(label: str, rate: float, counts: Counts, anomalies: list[str]) -> None:
+def _report(label: str, rate: float, counts: Counts, anomalies: list[str], steal: float) -> None:
     done = sum(counts.ops.values())
-    summary = f"{done:,} committed, {counts.refused:,} refused"
+    summary = f"{done:,} committed, {counts.refused:,} refused, steal {steal:.0%}"
     print(f"{label}: {rate:,.0f} ledger ops/s ({summary}), anomalies: {len(anomalies)}")
     print(f"   client CPU {counts.cpu * 1000 / max(done + counts.refused, 1):.2f} ms per operation")
     for kind in ("earn", "redeem", "reverse", "adjust"):
@@ -252,6 +253,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8, help="client threads per process")
     parser.add_argument("--members", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--rounds", type=int, default=1, help="PostgreSQL runs (ledger then raw); medians reported")
     parser.add_argument("--skip-sqlite", action="store_true")
     args = parser.parse_args()
     print(machine())
@@ -262,20 +264,34 @@ def main() -> None:
         f"{args.seconds:g} s per run"
     )
     if args.database_url:
-        with section("PostgreSQL"):
-            rate, counts, anomalies = ledger_run(
-                args.database_url, args.processes, args.threads, args.members, args.seconds
+        with section(f"PostgreSQL, {args.rounds} round(s): the ledger, then the raw baseline"):
+            rates, raws = [], []
+            for round_ in range(1, args.rounds + 1):
+                ticks = cpu_ticks()
+                rate, counts, anomalies = ledger_run(
+                    args.database_url, args.processes, args.threads, args.members, args.seconds
+                )
+                _report(f"round {round_} ledger", rate, counts, anomalies, steal_share(ticks, cpu_ticks()))
+                ticks = cpu_ticks()
+                raw = raw_update_rate(args.database_url, args.processes, args.threads, args.members, args.seconds)
+                print(
+                    f"round {round_} raw single-row UPDATE (autocommit): {raw:,.0f} /s (steal"
+                    f" {steal_share(ticks, cpu_ticks()):.0%}); ledger is {rate / raw:.1%} of it"
+                )
+                rates.append(rate)
+                raws.append(raw)
+            print(
+                f"median: ledger {statistics.median(rates):,.0f} ops/s, raw {statistics.median(raws):,.0f} /s,"
+                f" ledger / raw {statistics.median(r / b for r, b in zip(rates, raws, strict=True)):.1%}"
             )
-            _report("ledger", rate, counts, anomalies)
-            raw = raw_update_rate(args.database_url, args.processes, args.threads, args.members, args.seconds)
-            print(f"raw single-row UPDATE (autocommit): {raw:,.0f} /s; ledger is {rate / raw:.1%} of it")
     else:
         print("no PostgreSQL URL: give --database-url or set PATRON_BENCH_DATABASE_URL")
     if not args.skip_sqlite:
         with section("SQLite (WAL, one writer at a time)"), tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+            ticks = cpu_ticks()
             rate, counts, anomalies = ledger_run(url, args.processes, args.threads, args.members, args.seconds)
-            _report("ledger", rate, counts, anomalies)
+            _report("ledger", rate, counts, anomalies, steal_share(ticks, cpu_ticks()))
 
 
 if __name__ == "__main__":

@@ -17,12 +17,15 @@ in C, so the load costs the server's cores little: keep-alive connections, each
 sending its next request as soon as the previous answer is read, over the
 members of the shop in turn. Reported: requests per second, p50 and p99 latency
 (wrk's), at 50 and at 5 concurrent clients, per number of workers; any answer
-other than 2xx fails the run.
+other than 2xx fails the run, and the share of CPU time the hypervisor gave to
+other guests meanwhile (steal, from /proc/stat) is printed beside it. Each case is measured ``--rounds`` times, the
+cases taking turns, and the median of each figure is reported beside every
+round: on a shared host one slow spell would otherwise decide a figure.
 
 Usage (a data directory with online-retail imported and built; a version is
 trained and put on the ``home`` placement when it has none)::
 
-    python bench/recs_http.py --home /path/to/home [--model itemknn] [--seconds 10] [--workers 1 2]
+    python bench/recs_http.py --home /path/to/home [--model itemknn] [--seconds 10] [--workers 1 2] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -31,13 +34,14 @@ import argparse
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, python, section
+from _common import cpu_ticks, machine, python, section, steal_share
 
 PLACEMENT = "home"
 BARE_ITEMS = [{"item_id": f"online-retail:{n}", "score": 1.0 - n / 100, "reason": "for_you"} for n in range(10)]
@@ -56,7 +60,7 @@ def make_app() -> object:
     app: FastAPI = create_app()
 
     @app.get("/bare/{member_key}", summary="A precomputed list")
-    def bare(member_key: str) -> dict[str, object]:
+    async def bare(member_key: str) -> dict[str, object]:
         return {"member_key": member_key, "items": BARE_ITEMS}
 
     app.router.routes.insert(0, app.router.routes.pop())
@@ -70,7 +74,7 @@ def make_plain_app() -> object:
     app = FastAPI()
 
     @app.get("/bare/{member_key}")
-    def bare(member_key: str) -> dict[str, object]:
+    async def bare(member_key: str) -> dict[str, object]:
         return {"member_key": member_key, "items": BARE_ITEMS}
 
     return app
@@ -141,11 +145,14 @@ def _measure(port: int, paths: list[str], key: str | None, clients: int, seconds
     (tmp / "load.lua").write_text(WRK_SCRIPT)
     command = ["wrk", "-t1", f"-c{clients}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(tmp / "load.lua")]
     env = {**os.environ, "BENCH_PATHS": str(tmp / "paths.txt"), "BENCH_KEY": key or ""}
+    ticks = cpu_ticks()
     done = subprocess.run([*command, f"http://127.0.0.1:{port}"], check=True, capture_output=True, text=True, env=env)
+    steal = steal_share(ticks, cpu_ticks())
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     if result["non_2xx"] or result["errors"]:
         raise RuntimeError(f"{result['non_2xx']:.0f} answers not 2xx, {result['errors']:.0f} errors: {done.stdout}")
     result["rps"] = result["requests"] / result["seconds"]
+    result["steal"] = steal
     return result
 
 
@@ -155,6 +162,9 @@ def main() -> None:
     parser.add_argument("--model", default="itemknn")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="Uvicorn workers, one run each.")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="Measurements of each case, taken in turn; the median is reported."
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--app", choices=["patron", "plain"], default="patron", help=argparse.SUPPRESS)
@@ -169,10 +179,10 @@ def main() -> None:
     tmp = args.home.resolve() / "bench-tmp"
     tmp.mkdir(exist_ok=True)
     for workers in args.workers:
-        _run(args.home.resolve(), workers, key, members, args.seconds, tmp)
+        _run(args.home.resolve(), workers, key, members, args.seconds, args.rounds, tmp)
 
 
-def _run(home: Path, workers: int, key: str, members: list[str], seconds: float, tmp: Path) -> None:
+def _run(home: Path, workers: int, key: str, members: list[str], seconds: float, rounds: int, tmp: Path) -> None:
     """Start a server with ``workers`` processes, warm every worker up, measure at 50 and 5 clients."""
     port, plain_port = _free_port(), _free_port()
     env = {
@@ -196,20 +206,28 @@ def _run(home: Path, workers: int, key: str, members: list[str], seconds: float,
         # loads the engine in every worker and warms caches (connections spread over the workers)
         _measure(port, real[:400], key, 10 * workers, 3.0, tmp)
         _measure(plain_port, bare[:400], None, 10 * workers, 1.0, tmp)
+        cases = (
+            ("plain FastAPI app, bare route", plain_port, bare, None),
+            ("Patron app, bare route", port, bare, None),
+            ("member recs + rules", port, real, key),
+        )
         for clients in (50, 5):
-            with section(f"{workers} worker(s), {clients} concurrent clients, {seconds:g} s each"):
-                for label, at, paths, auth in (
-                    ("plain FastAPI app, bare route", plain_port, bare, None),
-                    ("Patron app, bare route", port, bare, None),
-                    ("member recs + rules", port, real, key),
-                ):
-                    load = os.getloadavg()[0]
-                    r = _measure(at, paths, auth, clients, seconds, tmp)
-                    print(
-                        f"{label:32s} {r['rps']:8.0f} req/s   p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms"
-                        f"   ({r['requests']:.0f} requests, load average {load:.2f} before)",
-                        flush=True,
-                    )
+            with section(f"{workers} worker(s), {clients} concurrent clients, {seconds:g} s each, {rounds} round(s)"):
+                taken: dict[str, list[dict[str, float]]] = {label: [] for label, *_ in cases}
+                for round_ in range(1, rounds + 1):  # the cases in turn, so a slow spell of the host hits them all
+                    for label, at, paths, auth in cases:
+                        load = os.getloadavg()[0]
+                        r = _measure(at, paths, auth, clients, seconds, tmp)
+                        taken[label].append(r)
+                        print(
+                            f"round {round_}  {label:32s} {r['rps']:8.0f} req/s   p50 {r['p50_ms']:6.2f} ms"
+                            f"   p99 {r['p99_ms']:7.2f} ms   ({r['requests']:.0f} requests, load average {load:.2f},"
+                            f" steal {r['steal']:.0%})",
+                            flush=True,
+                        )
+                for label, runs in taken.items():
+                    rps, p50, p99 = (statistics.median(r[f] for r in runs) for f in ("rps", "p50_ms", "p99_ms"))
+                    print(f"median   {label:32s} {rps:8.0f} req/s   p50 {p50:6.2f} ms   p99 {p99:7.2f} ms", flush=True)
     finally:
         for server in servers.values():
             server.terminate()
