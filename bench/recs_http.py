@@ -18,7 +18,9 @@ sending its next request as soon as the previous answer is read, over the
 members of the shop in turn. Reported: requests per second, p50 and p99 latency
 (wrk's), at 50 and at 5 concurrent clients, per number of workers; any answer
 other than 2xx fails the run, and the share of CPU time the hypervisor gave to
-other guests meanwhile (steal, from /proc/stat) is printed beside it. Each case is measured ``--rounds`` times, the
+other guests meanwhile (steal, from /proc/stat) is printed beside it, with the
+server's CPU time per answered request (its processes' user + system time from
+/proc), which a slow host does not inflate as it does the rates. Each case is measured ``--rounds`` times, the
 cases taking turns, and the median of each figure is reported beside every
 round: on a shared host one slow spell would otherwise decide a figure.
 
@@ -139,20 +141,43 @@ end
 """
 
 
-def _measure(port: int, paths: list[str], key: str | None, clients: int, seconds: float, tmp: Path) -> dict[str, float]:
+def _tree_cpu(pid: int) -> float:
+    """Seconds of CPU used so far by process ``pid`` and its descendants (a server and its workers), from /proc."""
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+        used[int(stat.parent.name)] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    tree, grown = {pid}, True
+    while grown:  # children, their children...
+        found = {child for child, parent in parents.items() if parent in tree}
+        grown = not found <= tree
+        tree |= found
+    return sum(used.get(member, 0.0) for member in tree)
+
+
+def _measure(
+    port: int, paths: list[str], key: str | None, clients: int, seconds: float, tmp: Path, server: int
+) -> dict[str, float]:
     """One wrk run: ``clients`` keep-alive connections, each sending its next request when the answer is in."""
     (tmp / "paths.txt").write_text("\n".join(paths) + "\n")
     (tmp / "load.lua").write_text(WRK_SCRIPT)
     command = ["wrk", "-t1", f"-c{clients}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(tmp / "load.lua")]
     env = {**os.environ, "BENCH_PATHS": str(tmp / "paths.txt"), "BENCH_KEY": key or ""}
-    ticks = cpu_ticks()
+    ticks, cpu = cpu_ticks(), _tree_cpu(server)
     done = subprocess.run([*command, f"http://127.0.0.1:{port}"], check=True, capture_output=True, text=True, env=env)
-    steal = steal_share(ticks, cpu_ticks())
+    steal, cpu = steal_share(ticks, cpu_ticks()), _tree_cpu(server) - cpu
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     if result["non_2xx"] or result["errors"]:
         raise RuntimeError(f"{result['non_2xx']:.0f} answers not 2xx, {result['errors']:.0f} errors: {done.stdout}")
     result["rps"] = result["requests"] / result["seconds"]
     result["steal"] = steal
+    result["cpu_ms"] = cpu * 1000 / max(result["requests"], 1)  # the server's CPU per answered request
     return result
 
 
@@ -204,30 +229,36 @@ def _run(home: Path, workers: int, key: str, members: list[str], seconds: float,
         real = [f"/api/v1/recs/members/{m}?placement={PLACEMENT}&k=10&price_max=20" for m in members]
         bare = [f"/bare/{m}" for m in members]
         # loads the engine in every worker and warms caches (connections spread over the workers)
-        _measure(port, real[:400], key, 10 * workers, 3.0, tmp)
-        _measure(plain_port, bare[:400], None, 10 * workers, 1.0, tmp)
+        _measure(port, real[:400], key, 10 * workers, 3.0, tmp, servers["patron"].pid)
+        _measure(plain_port, bare[:400], None, 10 * workers, 1.0, tmp, servers["plain"].pid)
         cases = (
-            ("plain FastAPI app, bare route", plain_port, bare, None),
-            ("Patron app, bare route", port, bare, None),
-            ("member recs + rules", port, real, key),
+            ("plain FastAPI app, bare route", plain_port, bare, None, servers["plain"].pid),
+            ("Patron app, bare route", port, bare, None, servers["patron"].pid),
+            ("member recs + rules", port, real, key, servers["patron"].pid),
         )
         for clients in (50, 5):
             with section(f"{workers} worker(s), {clients} concurrent clients, {seconds:g} s each, {rounds} round(s)"):
                 taken: dict[str, list[dict[str, float]]] = {label: [] for label, *_ in cases}
                 for round_ in range(1, rounds + 1):  # the cases in turn, so a slow spell of the host hits them all
-                    for label, at, paths, auth in cases:
+                    for label, at, paths, auth, pid in cases:
                         load = os.getloadavg()[0]
-                        r = _measure(at, paths, auth, clients, seconds, tmp)
+                        r = _measure(at, paths, auth, clients, seconds, tmp, pid)
                         taken[label].append(r)
                         print(
                             f"round {round_}  {label:32s} {r['rps']:8.0f} req/s   p50 {r['p50_ms']:6.2f} ms"
-                            f"   p99 {r['p99_ms']:7.2f} ms   ({r['requests']:.0f} requests, load average {load:.2f},"
-                            f" steal {r['steal']:.0%})",
+                            f"   p99 {r['p99_ms']:7.2f} ms   server CPU {r['cpu_ms']:.2f} ms/request"
+                            f"   ({r['requests']:.0f} requests, load average {load:.2f}, steal {r['steal']:.0%})",
                             flush=True,
                         )
                 for label, runs in taken.items():
-                    rps, p50, p99 = (statistics.median(r[f] for r in runs) for f in ("rps", "p50_ms", "p99_ms"))
-                    print(f"median   {label:32s} {rps:8.0f} req/s   p50 {p50:6.2f} ms   p99 {p99:7.2f} ms", flush=True)
+                    rps, p50, p99, cpu = (
+                        statistics.median(r[f] for r in runs) for f in ("rps", "p50_ms", "p99_ms", "cpu_ms")
+                    )
+                    print(
+                        f"median   {label:32s} {rps:8.0f} req/s   p50 {p50:6.2f} ms   p99 {p99:7.2f} ms"
+                        f"   server CPU {cpu:.2f} ms/request",
+                        flush=True,
+                    )
     finally:
         for server in servers.values():
             server.terminate()
