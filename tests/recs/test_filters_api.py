@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
-from fastapi import Header
+from fastapi import Depends, Header
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 
@@ -130,6 +131,10 @@ def test_every_bad_parameter_is_named_in_fastapis_order() -> None:
     assert locs == [("query", "k"), ("path", "member_key"), ("query", "placement")]
 
 
+def _opened(k: int = 1) -> Iterator[int]:  # a dependency with a clean-up step (module level: annotations are text)
+    yield k
+
+
 def test_declarations_a_lean_route_cannot_check_are_refused() -> None:
     async def needs_header(runtime: Runtime, agent: Annotated[str, Header()]) -> None: ...
 
@@ -137,6 +142,9 @@ def test_declarations_a_lean_route_cannot_check_are_refused() -> None:
 
     async def no_runtime(k: int = 1) -> None: ...
 
-    for impl, what in ((needs_header, "header"), (needs_body, "body"), (no_runtime, "runtime")):
+    async def needs_generator(runtime: Runtime, k: Annotated[int, Depends(_opened)]) -> None: ...
+
+    cases = ((needs_header, "header"), (needs_body, "body"), (no_runtime, "runtime"), (needs_generator, "generator"))
+    for impl, what in cases:
         with pytest.raises(TypeError, match=what):
             LeanRoute("/x", "recs:read", impl)

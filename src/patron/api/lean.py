@@ -158,7 +158,12 @@ def _check_lean(name: str, dependant: Dependant, *, top: bool) -> None:
         "nested dependencies": nested,
         "path parameters in a dependency": [] if top else dependant.path_params,
         "the request or the response": [s for s in special if s],
+        "generator dependencies": [] if top or not _yields(dependant.call) else [dependant.call],
     }
     for what, found in extra.items():
         if found:
             raise TypeError(f"{name}: a lean route takes no {what}")
+
+
+def _yields(call: Callable[..., Any] | None) -> bool:
+    return inspect.isgeneratorfunction(call) or inspect.isasyncgenfunction(call)
