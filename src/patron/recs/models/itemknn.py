@@ -192,7 +192,7 @@ class ItemKnn(Recommender):
         return self.similarity
 
     def reason_affinity(self) -> Affinity | None:
-        """S itself: an anchor leads to an item by their similarity, the term it adds to the item's score."""
+        """S itself: an anchor leads to an item by their similarity, through which it adds to the item's score."""
         return self._affinity
 
     def _affinity(self, items: IntArray, anchors: IntArray) -> np.ndarray[Any, Any]:
