@@ -237,8 +237,9 @@ def test_the_database_functions_write_what_the_python_path_writes(runtime: Runti
     each(lambda p: p.earn(25, "o6", soon))
     each(lambda p: p.redeem(5, "r0"))  # 5 of o6 (now the earliest expiry)
     each(lambda p: p.earn(5, "o1", None))  # the reference was earned already
+    each(lambda p: p.earn(12, "p9", soon + timedelta(milliseconds=100), pending_until=soon))
     time.sleep(max(0.0, (soon - utcnow()).total_seconds()) + 0.3)
-    each(lambda p: p.redeem(30, "r2"))  # settles first: o4 activates, o6's 20 left expire
+    each(lambda p: p.redeem(30, "r2"))  # settles first: o4 and p9 activate, p9's 12 and o6's 20 left expire
     each(lambda p: p.adjust(-5))
     each(lambda p: p.redeem(10_000, "r3"))  # not enough points
     each(lambda p: p.redeem(1, "r1"))  # the reference was redeemed already

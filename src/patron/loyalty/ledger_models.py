@@ -132,7 +132,8 @@ class PointsLot(Base):
         CheckConstraint(_within("status", LOT_STATUSES), name="status"),
         CheckConstraint("points > 0", name="points"),
         CheckConstraint("remaining >= 0 AND remaining <= points", name="remaining"),
-        Index("ix_points_lots_member_key_status", "member_key", "status"),
+        # a member's lots by status, in spending order (earliest expiry first, then oldest)
+        Index("ix_points_lots_member_spend_order", "member_key", "status", "expires_at", "id"),
         # the jobs' sweeps: only the lots they can find are indexed (partial indexes), so consuming a lot or
         # earning one writes no entry for the sweep that cannot concern it
         Index(
