@@ -6,11 +6,13 @@ import os
 import threading
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from patron.db.engine import OperationalStore
+from patron.errors import StoreError
 from patron.runtime import Runtime
 from patron.settings import PLACEHOLDER_MASTER_KEY, Settings
 
@@ -68,3 +70,73 @@ def test_a_pool_holds_what_the_settings_say_and_no_more(tmp_path: Path) -> None:
             conn.close()
     finally:
         runtime.close()
+
+
+def _pg_store(**pool: int) -> OperationalStore:
+    url = os.environ.get("PATRON_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("autocommit cursors exist on PostgreSQL only")
+    return OperationalStore(url, **pool)
+
+
+def _backend(store: OperationalStore) -> int:
+    with store.autocommit_cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        return int(cur.fetchone()[0])
+
+
+def test_an_autocommit_cursor_commits_each_statement_and_its_connection_is_kept() -> None:
+    store = _pg_store()
+    table = f"pool_probe_{os.getpid()}"
+    try:
+        with store.autocommit_cursor() as cur:
+            cur.execute(f"CREATE TABLE {table} (n integer)")
+            cur.execute(f"INSERT INTO {table} VALUES (1)")
+        with store.engine.connect() as other:  # another connection sees it: committed
+            assert other.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 1
+        first = _backend(store)
+        with pytest.raises(psycopg.errors.DivisionByZero), store.autocommit_cursor() as cur:
+            cur.execute("SELECT 1 / 0")
+        assert _backend(store) == first  # a failed statement leaves the connection usable: it is kept
+    finally:
+        with store.autocommit_cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+        store.dispose()
+
+
+def test_a_broken_autocommit_connection_is_not_handed_out_again() -> None:
+    store = _pg_store()
+    try:
+        first = _backend(store)
+        with store.engine.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        with pytest.raises(psycopg.OperationalError), store.autocommit_cursor() as cur:  # the server closed it
+            cur.execute("SELECT 1")
+        assert _backend(store) != first  # a new connection, not the broken one
+    finally:
+        store.dispose()
+
+
+def test_autocommit_cursors_are_bounded_by_the_pool_settings() -> None:
+    store = _pg_store(pool_size=1, max_overflow=1)
+    assert store._autocommit is not None
+    store._autocommit.timeout = 0.3
+    try:
+        with store.autocommit_cursor(), store.autocommit_cursor():
+            with pytest.raises(StoreError, match="no database connection free"), store.autocommit_cursor():
+                pass  # pragma: no cover - never reached
+            got = threading.Event()
+
+            def third() -> None:
+                with store.autocommit_cursor() as cur:
+                    cur.execute("SELECT 1")
+                    got.set()
+
+            store._autocommit.timeout = 10
+            waiter = threading.Thread(target=third)
+            waiter.start()
+            assert not got.wait(0.3)  # both in use: the third caller waits
+        waiter.join(10)
+        assert got.is_set()  # and gets one once they are put back
+    finally:
+        store.dispose()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from patron.errors import StoreError
 __all__ = ["OperationalStore"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+_IDLE = 0  # libpq's PQTRANS_IDLE: connected, outside any transaction
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -32,6 +36,90 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def _in_memory(url: str) -> bool:
     return url.startswith("sqlite") and (url.rstrip("/") in ("sqlite:", "sqlite+pysqlite:") or ":memory:" in url)
+
+
+class _AutocommitCursors:
+    """psycopg cursors on connections of their own in autocommit, for writes that are one statement each.
+
+    SQLAlchemy's pool does work on every checkout and return (bookkeeping, a
+    reset, switching autocommit on and off) that costs as much client time as
+    such a write's own statement; here a connection and its cursor are taken
+    from and put back on a stack. At most ``limit`` connections are open: when
+    all are in use a caller waits up to 30 s for one, then gets a StoreError. A
+    connection that broke or was left inside a transaction is closed instead of
+    being put back; after a fork the child opens its own.
+    """
+
+    def __init__(self, conninfo: str, limit: int) -> None:
+        self._conninfo, self._limit = conninfo, limit
+        self.timeout = 30.0  # seconds a caller waits for a connection when all are in use
+        self._reset()
+
+    def _reset(self) -> None:
+        self._idle: list[Any] = []  # psycopg cursors; list.append and list.pop are atomic
+        self._open, self._waiting = 0, 0
+        self._freed = threading.Condition()
+        self._pid = os.getpid()
+
+    def _take(self) -> Any:
+        try:
+            return self._idle.pop()
+        except IndexError:
+            pass
+        if os.getpid() != self._pid:  # a forked child must not share its parent's sockets
+            self._reset()
+        deadline = time.monotonic() + self.timeout
+        with self._freed:
+            while True:
+                try:
+                    return self._idle.pop()
+                except IndexError:
+                    pass
+                if self._open < self._limit:
+                    self._open += 1
+                    break
+                if time.monotonic() > deadline:
+                    raise StoreError(f"no database connection free after {self.timeout:g} s ({self._limit} in use)")
+                self._waiting += 1
+                try:  # short waits: a connection put back just before this wait began is seen at the next turn
+                    self._freed.wait(0.05)
+                finally:
+                    self._waiting -= 1
+        try:
+            import psycopg
+
+            return psycopg.connect(self._conninfo, autocommit=True).cursor()
+        except BaseException:
+            with self._freed:
+                self._open -= 1
+            raise
+
+    def _give(self, cur: Any) -> None:
+        conn = cur.connection
+        if cur.closed or conn.closed or conn.broken or conn.pgconn.transaction_status != _IDLE:
+            conn.close()
+            with self._freed:
+                self._open -= 1
+                self._freed.notify()
+            return
+        self._idle.append(cur)
+        if self._waiting:
+            with self._freed:
+                self._freed.notify()
+
+    @contextmanager
+    def cursor(self) -> Iterator[Any]:
+        cur = self._take()
+        try:
+            yield cur
+        finally:
+            self._give(cur)
+
+    def close(self) -> None:
+        while self._idle:
+            self._idle.pop().connection.close()
+            with self._freed:
+                self._open -= 1
 
 
 class OperationalStore:
@@ -64,6 +152,11 @@ class OperationalStore:
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
         self.engine: Engine = create_engine(url, **kwargs)
+        self._autocommit: _AutocommitCursors | None = None
+        if self.engine.dialect.name == "postgresql":
+            conninfo = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            limit = (5 if pool_size is None else pool_size) + (10 if max_overflow is None else max_overflow)
+            self._autocommit = _AutocommitCursors(conninfo, max(limit, 1))
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -101,5 +194,18 @@ class OperationalStore:
         with self._sessions() as sess, sess.begin():
             yield sess
 
+    def autocommit_cursor(self) -> AbstractContextManager[Any]:
+        """A psycopg cursor in autocommit on a connection of its own (PostgreSQL only), for one-statement writes.
+
+        Each statement is its own transaction. The connection is not the
+        sessions' (their pool is SQLAlchemy's): at most ``pool_size +
+        max_overflow`` such connections are open at once, besides those.
+        """
+        if self._autocommit is None:
+            raise StoreError("autocommit cursors exist on PostgreSQL only")
+        return self._autocommit.cursor()
+
     def dispose(self) -> None:
+        if self._autocommit is not None:
+            self._autocommit.close()
         self.engine.dispose()

@@ -17,9 +17,10 @@ key, so a client may retry a request that failed.
 
 :func:`run_idempotent_in_database` keeps the same contract for an action that
 claims the key, writes and stores its response in one database statement (the
-ledger's PostgreSQL functions): the statement runs alone, in autocommit, on the
-pool's psycopg connection itself, so the whole write is one round trip and one
-transaction, with none of SQLAlchemy's per-statement work on the client.
+ledger's PostgreSQL functions): the statement runs alone, in autocommit, on a
+psycopg cursor of the store's own (:meth:`OperationalStore.autocommit_cursor`), so
+the whole write is one round trip and one transaction, with none of SQLAlchemy's
+per-statement or per-checkout work on the client.
 """
 
 from __future__ import annotations
@@ -161,29 +162,16 @@ def run_idempotent_in_database(
     store: OperationalStore,
     key: str,
     request: Mapping[str, Any],
-    call: Callable[[psycopg.Connection[Any], str], tuple[dict[str, Any], bool]],
+    call: Callable[[psycopg.Cursor[Any], str], tuple[dict[str, Any], bool]],
 ) -> tuple[dict[str, Any], bool]:
-    """Like :func:`run_idempotent`, for a ``call(connection, request_hash)`` that is one statement doing it all.
+    """Like :func:`run_idempotent`, for a ``call(cursor, request_hash)`` that is one statement doing it all.
 
     The statement claims the key, replays or refuses as :func:`run_idempotent`
-    does, else writes and stores its response; it runs in autocommit on the
-    pooled psycopg connection, so it is its own transaction (a failure keeps
-    nothing, not even the key). A connection the failure broke leaves the pool.
+    does, else writes and stores its response; it runs in autocommit on one of
+    the store's autocommit cursors, so it is its own transaction (a failure keeps
+    nothing, not even the key).
     """
     validate_key(key)
     digest = request_hash(request)
-    pooled = store.engine.raw_connection()
-    driver = cast(psycopg.Connection[Any], pooled.driver_connection)
-    try:
-        driver.autocommit = True
-        try:
-            return call(driver, digest)
-        finally:
-            if not driver.broken:
-                driver.autocommit = False
-    except psycopg.Error:
-        if driver.broken or driver.closed:
-            pooled.invalidate()
-        raise
-    finally:
-        pooled.close()
+    with store.autocommit_cursor() as cursor:
+        return call(cursor, digest)

@@ -70,7 +70,8 @@ __all__ = [
 def _in_session(session: Session, call: DatabaseCall) -> LedgerTransactionRead:
     """Run the call in the session's transaction, after its pending changes (as the Python path's autoflush)."""
     session.flush()
-    return LedgerTransactionRead.model_validate(run_call(driver_connection(session), call)[0])
+    with driver_connection(session).cursor() as cursor:
+        return LedgerTransactionRead.model_validate(run_call(cursor, call)[0])
 
 
 def earn(
@@ -285,6 +286,7 @@ def reverse(session: Session, *, reference: str, actor: str, reason: str) -> Led
     if in_database(session):
         session.flush()
         call = reverse_call(reference=reference, actor=actor, reason=reason)
-        response, _ = run_call(driver_connection(session), call)
+        with driver_connection(session).cursor() as cursor:
+            response, _ = run_call(cursor, call)
         return ReverseResult.model_validate(response).reversal
     return python_reverse(session, reference=reference, actor=actor, reason=reason)

@@ -1,10 +1,10 @@
-"""Ledger writes as one call of a PostgreSQL function each (migrations ``0010`` and ``0013``).
+"""Ledger writes as one call of a PostgreSQL function each (migrations ``0010``, ``0013`` and ``0016``).
 
 An ``*_call`` function checks its input exactly as the Python path does and
 returns a :class:`DatabaseCall`: the statement, its parameters and the response
 the write will give but for what only the database knows (the transaction id;
 for a reversal, everything it works out). :func:`run_call` runs one on a
-psycopg connection, optionally with an idempotency claim, and maps the
+psycopg cursor, optionally with an idempotency claim, and maps the
 function's errors to the ConflictErrors the Python path raises.
 
 The calls go to the driver directly, without SQLAlchemy's statement machinery:
@@ -30,6 +30,7 @@ from patron.loyalty.ledger_schemas import MAX_POINTS
 __all__ = [
     "DatabaseCall",
     "DriverConnection",
+    "DriverCursor",
     "adjust_call",
     "driver_connection",
     "earn_call",
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 DriverConnection = psycopg.Connection[Any]
+DriverCursor = psycopg.Cursor[Any]
 
 _EARN_SQL = (
     "SELECT txn_id, stored FROM patron_ledger_earn(%(scope)s::text, %(key)s::text, %(hash)s::text,"
@@ -111,22 +113,21 @@ def _template(
 
 
 def run_call(
-    conn: DriverConnection,
+    cursor: DriverCursor,
     call: DatabaseCall,
     scope: str | None = None,
     key: str | None = None,
     digest: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """Run the call (with an idempotency claim when ``scope`` is given); returns ``(response, replayed)``.
+    """Run the call on ``cursor`` (with an idempotency claim when ``scope`` is given); returns ``(response, replayed)``.
 
     A refused write is the ConflictError the Python path raises; the statement
     failed, so a surrounding transaction must roll back.
     """
     params = {**call.params, "scope": scope, "key": key, "hash": digest, "response": json.dumps(call.template)}
     try:
-        with conn.cursor() as cursor:
-            cursor.execute(call.sql, params)
-            row = cursor.fetchone()
+        cursor.execute(call.sql, params)
+        row = cursor.fetchone()
     except psycopg.Error as exc:
         code, diag = exc.sqlstate, exc.diag
         if code == "PT402":

@@ -18,7 +18,7 @@ from patron.db.engine import OperationalStore
 from patron.db.idempotency import run_idempotent, run_idempotent_in_database
 from patron.errors import ValidationError
 from patron.loyalty import ledger, ledger_calls
-from patron.loyalty.ledger_calls import DatabaseCall, DriverConnection, run_call
+from patron.loyalty.ledger_calls import DatabaseCall, DriverCursor, run_call
 from patron.loyalty.ledger_jobs import Progress
 from patron.loyalty.ledger_posting import check_member_key
 from patron.loyalty.ledger_schemas import (
@@ -70,8 +70,8 @@ def _write(
             pass  # checked again after the key by the general path, so a replay still replays
         else:
 
-            def run(conn: DriverConnection, digest: str) -> tuple[dict[str, Any], bool]:
-                return run_call(conn, call, scope, key, digest)
+            def run(cursor: DriverCursor, digest: str) -> tuple[dict[str, Any], bool]:
+                return run_call(cursor, call, scope, key, digest)
 
             return run_idempotent_in_database(store, key, request, run)
     return run_idempotent(store, scope, key, request, action)
