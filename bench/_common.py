@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import resource
 import subprocess
@@ -31,8 +32,6 @@ def machine() -> str:
         mem = f"{kib / 2**20:.0f} GiB"
     except (OSError, ValueError, IndexError):
         pass
-    import os
-
     return f"{os.cpu_count()} cores ({cpu}), {mem} RAM, Python {platform.python_version()}"
 
 
@@ -81,6 +80,26 @@ def cpu_ticks() -> tuple[int, int]:
         return 0, 0
     ticks = [int(f) for f in fields[:8]]  # user nice system idle iowait irq softirq steal (guests are in user)
     return (ticks[7] if len(ticks) > 7 else 0), sum(ticks)
+
+
+def named_cpu(name: str) -> float:
+    """CPU seconds used so far by the processes called ``name`` and by their children that have ended.
+
+    An ended child's time moves into its parent's (``cutime``/``cstime``) once it is reaped, so the
+    difference of two readings counts the work of processes that came and went between them (a
+    database server's backends). 0.0 where there is no /proc.
+    """
+    tick, total = os.sysconf("SC_CLK_TCK"), 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        if text[text.index("(") + 1 : text.rindex(")")] != name:
+            continue
+        fields = text.rpartition(")")[2].split()
+        total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return total / tick
 
 
 def steal_share(before: tuple[int, int], after: tuple[int, int]) -> float:

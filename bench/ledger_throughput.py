@@ -44,7 +44,7 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
-from _common import cpu_ticks, machine, section, steal_share
+from _common import cpu_ticks, machine, named_cpu, section, steal_share
 
 from patron.db.engine import OperationalStore
 from patron.errors import ConflictError
@@ -68,6 +68,7 @@ class Counts:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     finished: float = 0.0
     cpu: float = 0.0  # seconds of CPU the client processes used while the clients ran
+    server_cpu: float = 0.0  # seconds of CPU the database server's processes used meanwhile (a local server)
 
     def add(self, other: Counts) -> None:
         self.ops.update(other.ops)
@@ -78,6 +79,7 @@ class Counts:
             self.latencies[kind] += values
         self.finished = max(self.finished, other.finished)
         self.cpu += other.cpu
+        self.server_cpu += other.server_cpu
 
 
 def _one(store: OperationalStore, rng: random.Random, key: str, member: str, ref: str, earned: list[str]) -> Any:
@@ -175,6 +177,7 @@ def _run(job: str, args: tuple[Any, ...], processes: int, threads: int, seconds:
     for worker in workers:
         worker.start()
     ready.wait()
+    server = named_cpu("postgres")
     began = time.monotonic()
     start.value = began + seconds
     ready.wait()
@@ -183,6 +186,7 @@ def _run(job: str, args: tuple[Any, ...], processes: int, threads: int, seconds:
         total.add(out.get())
     for worker in workers:
         worker.join()
+    total.server_cpu = named_cpu("postgres") - server
     return sum(total.ops.values()) / (total.finished - began), total
 
 
@@ -205,7 +209,7 @@ def ledger_run(
     return rate, counts, anomalies
 
 
-def raw_update_rate(url: str, processes: int, threads: int, rows: int, seconds: float) -> float:
+def raw_update_rate(url: str, processes: int, threads: int, rows: int, seconds: float) -> tuple[float, Counts]:
     """Single-row UPDATE in autocommit per operation on a scratch table, as many clients as the ledger run."""
     import psycopg
 
@@ -222,7 +226,7 @@ def raw_update_rate(url: str, processes: int, threads: int, rows: int, seconds: 
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"DROP TABLE IF EXISTS {table}")
-    return rate
+    return rate, counts
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -230,11 +234,15 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000 if ordered else 0.0
 
 
-def _report(label: str, rate: float, counts: Counts, anomalies: list[str], steal: float) -> None:
+def _report(label: str, rate: float, counts: Counts, anomalies: list[str], steal: float, server: bool = True) -> None:
     done = sum(counts.ops.values())
     summary = f"{done:,} committed, {counts.refused:,} refused, steal {steal:.0%}"
     print(f"{label}: {rate:,.0f} ledger ops/s ({summary}), anomalies: {len(anomalies)}")
-    print(f"   client CPU {counts.cpu * 1000 / max(done + counts.refused, 1):.2f} ms per operation")
+    calls = max(done + counts.refused, 1)
+    used = f"   CPU per operation: clients {counts.cpu * 1000 / calls:.2f} ms"
+    if server:
+        used += f", database server {counts.server_cpu * 1000 / calls:.2f} ms (0 when it is not on this machine)"
+    print(used)
     for kind in ("earn", "redeem", "reverse", "adjust"):
         took = counts.latencies.get(kind, [])
         print(
@@ -273,10 +281,13 @@ def main() -> None:
                 )
                 _report(f"round {round_} ledger", rate, counts, anomalies, steal_share(ticks, cpu_ticks()))
                 ticks = cpu_ticks()
-                raw = raw_update_rate(args.database_url, args.processes, args.threads, args.members, args.seconds)
+                raw, done = raw_update_rate(args.database_url, args.processes, args.threads, args.members, args.seconds)
+                updates = max(done.ops["update"], 1)
                 print(
                     f"round {round_} raw single-row UPDATE (autocommit): {raw:,.0f} /s (steal"
-                    f" {steal_share(ticks, cpu_ticks()):.0%}); ledger is {rate / raw:.1%} of it"
+                    f" {steal_share(ticks, cpu_ticks()):.0%}); ledger is {rate / raw:.1%} of it\n"
+                    f"   CPU per update: clients {done.cpu * 1000 / updates:.2f} ms, database server"
+                    f" {done.server_cpu * 1000 / updates:.2f} ms"
                 )
                 rates.append(rate)
                 raws.append(raw)
@@ -291,7 +302,7 @@ def main() -> None:
             url = f"sqlite:///{Path(tmp) / 'bench.db'}"
             ticks = cpu_ticks()
             rate, counts, anomalies = ledger_run(url, args.processes, args.threads, args.members, args.seconds)
-            _report("ledger", rate, counts, anomalies, steal_share(ticks, cpu_ticks()))
+            _report("ledger", rate, counts, anomalies, steal_share(ticks, cpu_ticks()), server=False)
 
 
 if __name__ == "__main__":
