@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from hypothesis import settings
+from playwright.sync_api import Browser, expect, sync_playwright
 from sqlalchemy import text
 
 from patron.db.base import Base
@@ -20,6 +21,12 @@ from patron.runtime import Runtime
 from patron.settings import PLACEHOLDER_MASTER_KEY, Settings
 
 PG_URL = os.environ.get("PATRON_TEST_DATABASE_URL")
+
+# Wall-clock limits that a busy shared machine can break without a fault in the code: Hypothesis's 200 ms per
+# example, and Playwright's 5 s per expectation (browser tests wait up to 15 s for what should show).
+settings.register_profile("patron", deadline=None)
+settings.load_profile("patron")
+expect.set_options(timeout=15_000)
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 # Published online-retail RFM segment counts (../shared/data/README.md).

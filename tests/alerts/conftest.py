@@ -168,6 +168,7 @@ class Receiver:
 
     statuses: list[int] = field(default_factory=lambda: [200])
     delay: float = 0.0
+    release: threading.Event | None = None  # when set: each answer waits until the test sets this event
     requests: list[Received] = field(default_factory=list)
     url: str = ""
 
@@ -183,6 +184,8 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             receiver.requests.append(Received(self.path, dict(self.headers.items()), body, time.monotonic()))
             if receiver.delay:
                 time.sleep(receiver.delay)
+            if receiver.release is not None:
+                receiver.release.wait(60)
             status = receiver.next_status()
             try:
                 self.send_response(status)

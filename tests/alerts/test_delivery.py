@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import socket
+import threading
 import time
 
 import httpx2
@@ -175,15 +176,18 @@ def test_alerts_for_different_receivers_are_each_delivered_and_recorded(shop: Ru
 
 
 def test_a_slow_receiver_does_not_hold_a_check_that_waits_a_bounded_time(shop: Runtime, receiver: Receiver) -> None:
-    receiver.delay = 1.0
+    receiver.release = threading.Event()  # the receiver answers only when the check has returned
+    patient = WebhookPolicy(attempts=3, timeout=30.0, backoff=0.05)
     create_rule(shop, AlertRuleCreate.model_validate({**NO_ORDERS, "webhook_url": receiver.url}), "cli:t")
 
     began = time.monotonic()
-    [alert] = check_alerts(shop, days=7, policy=FAST, wait=0.2)
+    [alert] = check_alerts(shop, days=7, policy=patient, wait=0.2)
     waited = time.monotonic() - began
+    receiver.release.set()
 
-    assert alert.delivery_status == "pending" and waited < 1.0
-    deadline = time.monotonic() + 10
+    # held for the delivery, the check would have waited the 30 s timeout at least
+    assert alert.delivery_status == "pending" and waited < 10.0
+    deadline = time.monotonic() + 20
     while list_alerts(shop.store, 1, 10).items[0].delivery_status == "pending" and time.monotonic() < deadline:
         time.sleep(0.05)
     [recorded] = list_alerts(shop.store, 1, 10).items

@@ -95,12 +95,15 @@ def test_five_failures_lock_the_account_with_doubling_backoff(app: FastAPI, secu
         assert "try again" in body["detail"]
         with secured.store.session() as sess:  # the lock runs out
             sess.execute(update(Operator).values(locked_until=utcnow() - timedelta(seconds=1)))
+        before = utcnow().replace(tzinfo=None)
         assert_problem(_login(client, "alice", "wrong-password"), 401)  # type: ignore[arg-type]  # sixth: 60 s
+        after = utcnow().replace(tzinfo=None)
         with secured.store.session() as sess:
             op = sess.scalar(select(Operator).where(Operator.username == "alice"))
             assert op is not None and op.failed_logins == LOCK_AFTER + 1 and op.locked_until is not None
-            seconds = (op.locked_until.replace(tzinfo=None) - utcnow().replace(tzinfo=None)).total_seconds()
-            assert 55 <= seconds <= 60
+            # 60 s from the moment the sixth failure was handled
+            until = op.locked_until.replace(tzinfo=None)
+            assert before + timedelta(seconds=60) <= until <= after + timedelta(seconds=60)
             op.locked_until = utcnow() - timedelta(seconds=1)
         assert _login(client, "alice").status_code == 200  # type: ignore[attr-defined]
     with secured.store.session() as sess:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import polars as pl
@@ -223,7 +223,8 @@ def test_a_change_made_elsewhere_is_seen_within_the_ttl(
     runtime: Runtime, member: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another process writes (here: the store, bypassing this process's cache); this one sees it after the TTL."""
-    monkeypatch.setattr(cache, "CACHE_TTL", 0.3)
+    now = [1000.0]  # the cache's clock, moved by the test: no race with a slow machine
+    monkeypatch.setattr(cache, "time", SimpleNamespace(monotonic=lambda: now[0]))
     cache.invalidate(runtime.store)
     assert personalization_block(runtime.store, member) is None
     with runtime.store.session() as session:
@@ -241,8 +242,9 @@ def test_a_change_made_elsewhere_is_seen_within_the_ttl(
         )
         cache.bump(session)
 
+    now[0] += cache.CACHE_TTL - 0.01
     stale = personalization_block(runtime.store, member)
-    time.sleep(0.35)
+    now[0] += 0.02
     seen = _statements(runtime)
     fresh = personalization_block(runtime.store, member)
     again = personalization_block(runtime.store, member)

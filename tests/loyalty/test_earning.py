@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -303,7 +304,8 @@ def test_event_rules_pay_once_per_period(runtime: Runtime) -> None:
     assert checks == [(True, 5), (True, 5), (True, 25), (True, 5)]
     reviews = [event(f"r{i}", "review", reference=f"rev-{i}")[:2] for i in range(3)]
     assert reviews == [(True, 10), (True, 10), (False, 0)]
-    birthday = date(1990, datetime.now(UTC).month, 1)
+    # the birthday month is the program's (default Asia/Shanghai): on a month's last evening UTC it is the next
+    birthday = date(1990, now.astimezone(ZoneInfo("Asia/Shanghai")).month, 1)
     assert event("b1", "birthday", birthday=birthday.isoformat())[:2] == (True, 50)
     assert event("b2", "birthday", now + timedelta(seconds=1), birthday=birthday.isoformat())[0] is False
     with runtime.store.session() as session:

@@ -219,7 +219,8 @@ def test_the_database_functions_write_what_the_python_path_writes(runtime: Runti
     if store.dialect != "postgresql":
         pytest.skip("the ledger functions exist on PostgreSQL only")
     now = utcnow()
-    soon, later, much_later = now + timedelta(seconds=2), now + timedelta(days=10), now + timedelta(days=30)
+    # the writes before the sleep must all land before `soon`, however slow the machine
+    soon, later, much_later = now + timedelta(seconds=6), now + timedelta(days=10), now + timedelta(days=30)
     paths = [_Path(store, "pyth"), _Path(store, "func")]
     responses: dict[str, list[tuple[dict[str, Any], bool]]] = {p.tag: [] for p in paths}
 
