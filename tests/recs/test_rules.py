@@ -23,6 +23,7 @@ from patron.recs.rules import (
     mmr,
     normalized_vectors,
     repeat_purchase_shares,
+    within,
 )
 
 IDS = ["a", "b", "c", "d", "e", "f"]
@@ -173,3 +174,14 @@ def test_reasons_from_sparse_vectors_match_dense_ones(facts: ItemFacts) -> None:
     )
     assert from_sparse == from_dense
     assert explain(items, facts, None, bought=bought, viewed=viewed) == [("for_you", {})] * 4
+
+
+@settings(max_examples=200)
+@given(
+    values=st.lists(st.integers(0, 40), max_size=30),
+    items=st.lists(st.integers(0, 40), max_size=30),
+)
+def test_within_is_numpys_membership_test(values: list[int], items: list[int]) -> None:
+    sorted_items = np.unique(np.asarray(items, dtype=np.int64))  # what compile_rules keeps: sorted, distinct
+    got = within(np.asarray(values, dtype=np.int64), sorted_items)
+    np.testing.assert_array_equal(got, np.isin(values, items))

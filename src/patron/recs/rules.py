@@ -38,6 +38,7 @@ __all__ = [
     "mmr",
     "normalized_vectors",
     "repeat_purchase_shares",
+    "within",
 ]
 
 ReasonCode = Literal[
@@ -252,10 +253,23 @@ def apply_rules(facts: ItemFacts, rules: RuleSet, candidates: IntArray | None = 
     if rules.price_max is not None:
         ok &= facts.price[idx] <= rules.price_max
     if len(rules.blocked):
-        ok &= ~np.isin(idx, rules.blocked, assume_unique=False)
+        ok &= ~within(idx, rules.blocked)
     if rules.whitelist is not None:
-        ok &= np.isin(idx, rules.whitelist)
+        ok &= within(idx, rules.whitelist)
     return np.asarray(ok, dtype=bool)
+
+
+def within(values: IntArray, sorted_items: IntArray) -> BoolArray:
+    """Which ``values`` are in ``sorted_items`` (sorted, distinct) by binary search.
+
+    ``np.isin`` sorts both sides on every call; a page checks a few dozen candidates against a sorted list
+    (the blocked items and the whitelist are kept sorted and distinct by :func:`compile_rules`).
+    """
+    if not len(sorted_items):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_items, values), len(sorted_items) - 1)
+    found: BoolArray = sorted_items[at] == values
+    return found
 
 
 def normalized_vectors(vectors: np.ndarray[Any, Any] | sp.spmatrix) -> np.ndarray[Any, Any] | sp.csr_matrix:
@@ -381,16 +395,17 @@ def explain(
         if len(anchor):
             best = np.argmax(part, axis=1)
             picks.append((code, anchor, best, part[rows, best]))
-    reasons: list[tuple[ReasonCode, dict[str, str]]] = []
-    for row in range(count):
-        reason: tuple[ReasonCode, dict[str, str]] = ("for_you", {})
-        for code, anchor, best, value in picks:
-            if value[row] > 0:
-                reason = (code, _item_args(facts, int(anchor[best[row]])))
-                break
-        reasons.append(reason)
-    return reasons
-
-
-def _item_args(facts: ItemFacts, index: int) -> dict[str, str]:
-    return {"item_id": str(facts.item_ids[index]), "title": str(facts.titles[index] or "")}
+    # per item: the first kind of anchor with a positive affinity, and that anchor (-1: none, "for_you")
+    kind = np.full(count, -1, dtype=np.int64)
+    chosen = np.zeros(count, dtype=np.int64)
+    for k, (_code, anchor, best, value) in enumerate(picks):
+        take = (kind < 0) & (value > 0)
+        kind[take] = k
+        chosen[take] = anchor[best[take]]
+    named = kind >= 0
+    ids = iter(facts.item_ids[chosen[named]].tolist())  # one read of the ids and titles for the whole page
+    titles = iter(facts.titles[chosen[named]].tolist())
+    return [
+        (picks[k][0], {"item_id": str(next(ids)), "title": str(next(titles) or "")}) if k >= 0 else ("for_you", {})
+        for k in kind.tolist()
+    ]

@@ -46,6 +46,7 @@ from patron.recs.rules import (
     explain,
     mmr,
     normalized_vectors,
+    within,
 )
 
 __all__ = ["RecEngine", "RecItem", "RecList", "Source", "read_member_matrix", "write_member_matrix"]
@@ -136,16 +137,6 @@ def _strongest(items: IntArray, cols: IntArray, weights: np.ndarray[Any, Any]) -
     weight = np.where(cols[at] == items, weights[at], 0.0) if len(cols) else np.zeros(len(items))
     keep = np.lexsort((items, -np.asarray(weight, dtype=np.float64)))[:REASON_ANCHORS]
     return np.sort(items[keep])
-
-
-def _within(values: IntArray, sorted_items: IntArray) -> np.ndarray[Any, np.dtype[np.bool_]]:
-    """Which ``values`` are in ``sorted_items`` (sorted, distinct): a binary search."""
-    if not len(sorted_items):
-        return np.zeros(len(values), dtype=bool)
-    found: np.ndarray[Any, np.dtype[np.bool_]] = (
-        sorted_items[np.minimum(np.searchsorted(sorted_items, values), len(sorted_items) - 1)] == values
-    )
-    return found
 
 
 class RecEngine:
@@ -334,7 +325,7 @@ class RecEngine:
         if len(cols) and self.model.personalized:
             user = -1 if changed else self.user_index.get(member_key, -1)
             chosen, values, more = self._personalized(cols, weights, user, rules, request)
-            seen = ~_within(cols, bought)  # both sorted and distinct: what np.setdiff1d gives, cheaper
+            seen = ~within(cols, bought)  # both sorted and distinct: what np.setdiff1d gives, cheaper
             reasons = explain(
                 chosen,
                 self.facts,

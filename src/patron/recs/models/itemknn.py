@@ -121,6 +121,7 @@ class ItemKnn(Recommender):
             raise ValueError("neighbours must be at least 1")
         super().__init__(similarity=similarity, neighbours=neighbours, shrinkage=shrinkage, k1=k1, b=b)
         self.similarity: sp.csr_matrix = sp.csr_matrix((0, 0), dtype=np.float32)
+        self._entries: tuple[sp.csr_matrix, np.ndarray[Any, Any], np.ndarray[Any, Any]] | None = None
 
     def _fit(self, data: Interactions, items: ItemCatalog | None) -> None:
         x = sp.csr_matrix(data.matrix, dtype=np.float32)
@@ -196,17 +197,45 @@ class ItemKnn(Recommender):
         return self._affinity
 
     def _affinity(self, items: IntArray, anchors: IntArray) -> np.ndarray[Any, Any]:
-        """``S[anchors][:, items].T`` (``items`` distinct) from the anchors' stored entries, no sparse matrix built."""
+        """``S[anchors][:, items].T``: each (item, anchor) pair looked up among S's entries by a binary search.
+
+        A page asks for 10 items against a few dozen anchors: a few hundred look-ups, where reading the
+        anchors' whole rows (``neighbours`` entries each) would touch thousands of entries.
+        """
         out = np.zeros((len(items), len(anchors)), dtype=np.float32)
         if len(items) == 0 or len(anchors) == 0:
             return out
-        row, cols, values = csr_rows(self.similarity, np.asarray(anchors, dtype=np.int64))
-        order = np.argsort(items)
-        ranked = np.asarray(items)[order]
-        at = np.minimum(np.searchsorted(ranked, cols), len(ranked) - 1)
-        hit = np.flatnonzero(ranked[at] == cols)
-        out[order[at[hit]], row[hit]] = values[hit]
+        keys, values = self._entry_keys()
+        if len(keys) == 0:
+            return out
+        width = self.similarity.shape[1]
+        wanted = (
+            np.asarray(anchors, dtype=keys.dtype)[None, :] * width + np.asarray(items, dtype=keys.dtype)[:, None]
+        ).ravel()
+        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        hit = keys[at] == wanted
+        out.ravel()[hit] = values[at[hit]]
         return out
+
+    def _entry_keys(self) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """S's entries as sorted keys ``row * columns + column`` and their values, made on first use.
+
+        int32 keys (4 bytes an entry) while every key fits, else int64; duplicates are summed first, as
+        S's dense form sums them.
+        """
+        entries = self._entries
+        if entries is not None and entries[0] is self.similarity:
+            return entries[1], entries[2]
+        m = self.similarity
+        if not m.has_canonical_format:
+            m = m.copy()
+            m.sum_duplicates()  # also sorts each row's columns
+        rows, width = m.shape
+        dtype = np.int32 if rows * width <= np.iinfo(np.int32).max else np.int64
+        row_of = np.repeat(np.arange(rows, dtype=dtype), np.diff(m.indptr))
+        keys = row_of * dtype(width) + m.indices.astype(dtype)
+        self._entries = (self.similarity, keys, np.asarray(m.data, dtype=np.float32))
+        return keys, self._entries[2]
 
     def _state(self) -> dict[str, np.ndarray[Any, Any] | sp.spmatrix]:
         return {"similarity": self.similarity}
