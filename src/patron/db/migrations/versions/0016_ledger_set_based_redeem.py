@@ -1,5 +1,5 @@
 """points ledger: a redemption reads the member's lots once and spends them in spending order, as far as
-needed, in one statement; the ledger functions keep generic plans
+needed, in one statement; an earn writes in one statement; a reversal locks without writing; generic plans
 
 Revision ID: 0016
 Revises: 0015
@@ -28,6 +28,13 @@ function is made, instead of being looked up on each call. An earn updates the
 member's wallet with a plain UPDATE (an upsert only for a member without one),
 which skips the upsert's probe of the index and its separate row lock.
 
+An earn writes its transaction, entries and lot in one statement (they were
+three). A reversal reads the reference's open originals and their members in
+one query (it was two, each round) and locks their wallets with ``SELECT ...
+FOR UPDATE`` in the same key order (an upsert only for a member without a
+wallet); each of its wallet updates stamps ``updated_at``, which the lock's
+upsert used to do.
+
 The ledger functions run their statements with generic plans
 (``plan_cache_mode = force_generic_plan``): every statement in them looks a
 member's rows up by key, and planning them again on each call was a tenth of
@@ -38,6 +45,7 @@ does nothing.
 from __future__ import annotations
 
 import importlib.util
+import re
 import textwrap
 from pathlib import Path
 from types import ModuleType
@@ -157,11 +165,65 @@ _EARN_WALLET_UPDATE = """
     END IF;
 """.replace("-- upsert\n", textwrap.indent(_EARN_WALLET.lstrip("\n"), "    "))
 
-# made by revision 0013; they keep their text and take generic plans
-_OTHERS = (
-    "patron_ledger_reverse(text, text, text, json, text, text, text, timestamptz)",
-    "patron_ledger_settle(text, timestamptz)",
-)
+
+def _one_statement(earn: str) -> str:
+    """The earn's three INSERTs (its transaction, entries and lot) as one statement: data-modifying CTEs.
+
+    The transaction's id is taken from the sequence before them, so none waits for another's RETURNING; the
+    foreign keys are checked when the statement ends, when all three rows are in.
+    """
+    block = _cut(earn, "    INSERT INTO ledger_transactions (id, kind", "\n    UPDATE points_wallets")
+    transaction, entries, lot = block.rstrip().rstrip(";").split(";\n")
+    merged = (
+        "    WITH new_transaction AS (\n"
+        + textwrap.indent(transaction, "    ")
+        + "\n    ), new_entries AS (\n"
+        + textwrap.indent(entries, "    ")
+        + "\n    )\n"
+        + lot
+        + ";\n"
+    )
+    return earn.replace(block, merged)
+
+
+# A reversal's wallet locks: revision 0013 read the open originals and then their members (two queries each
+# round, and one round more to see that no member was added) and locked each wallet with an upsert, a new row
+# version that the reversal's own updates then wrote again. Here one query reads both, and the wallets are
+# locked with SELECT ... FOR UPDATE in the same key order; the upsert stays for a member without a wallet.
+_REVERSE_LOCKS = """
+    LOOP
+        SELECT array_agg(t.id ORDER BY t.id),
+               array_agg(DISTINCT t.member_key COLLATE "C" ORDER BY t.member_key COLLATE "C")
+          INTO v_originals, v_members
+          FROM ledger_transactions t
+         WHERE t.reference = p_reference AND t.kind IN ('earn', 'redeem')
+           AND NOT EXISTS (SELECT 1 FROM ledger_reversals r WHERE r.original_id = t.id);
+        EXIT WHEN v_members IS NULL OR v_members <@ v_locked;
+        FOR v_member IN SELECT m FROM unnest(v_members) AS m WHERE m <> ALL (v_locked) ORDER BY m COLLATE "C" LOOP
+            PERFORM 1 FROM points_wallets w WHERE w.member_key = v_member FOR UPDATE;
+            IF NOT FOUND THEN
+-- upsert
+            END IF;
+            v_locked := v_locked || v_member;
+        END LOOP;
+    END LOOP;
+"""
+
+# made by revision 0013; the settlement keeps its text and takes generic plans
+_SETTLE = "patron_ledger_settle(text, timestamptz)"
+
+
+def _reverse() -> str:
+    """Revision 0013's reversal with the locks above and generic plans."""
+    old = _revision("0013_ledger_reverse.py")._REVERSE
+    locks = _cut(old, "    LOOP\n        SELECT array_agg(t.id ORDER BY t.id)", "\n    IF v_members IS NULL THEN")
+    upsert = _cut(locks, "            INSERT INTO points_wallets AS w", "            v_locked := v_locked || v_member;")
+    text = old.replace(locks, _REVERSE_LOCKS.lstrip("\n").replace("-- upsert\n", textwrap.indent(upsert, "    ")))
+    # the lock no longer stamps the wallet: each of the reversal's wallet updates does
+    text, stamped = re.subn(r"UPDATE points_wallets(\s+)SET ", r"UPDATE points_wallets\1SET updated_at = p_now, ", text)
+    if stamped != 5:
+        raise RuntimeError(f"revision 0013's reversal changed: {stamped} wallet updates, not 5")
+    return text.replace("LANGUAGE plpgsql AS $$", f"LANGUAGE plpgsql {_GENERIC} AS $$")
 
 
 def _revision(filename: str) -> ModuleType:
@@ -230,11 +292,11 @@ def upgrade() -> None:
             raise RuntimeError(f"revision 0015's earn function changed: {part.strip()[:60]!r}")
     earn = earn.replace(_SEQUENCE_LOOKUP, sequence).replace(_EARN_WALLET, _EARN_WALLET_UPDATE)
     earn = earn.replace("LANGUAGE plpgsql AS $$", f"LANGUAGE plpgsql {_GENERIC} AS $$")
+    earn = _one_statement(earn)
     redeem = _redeem(sequence)
-    for statement in (earn, redeem):  # driver-level: the bodies hold colons that are not bind parameters
+    for statement in (earn, redeem, _reverse()):  # driver-level: the bodies hold colons that are not bind parameters
         op.get_bind().exec_driver_sql(statement)
-    for signature in _OTHERS:
-        op.execute(f"ALTER FUNCTION {signature} {_GENERIC}")
+    op.execute(f"ALTER FUNCTION {_SETTLE} {_GENERIC}")
 
 
 def downgrade() -> None:
@@ -243,7 +305,10 @@ def downgrade() -> None:
         batch_op.create_index("ix_points_lots_member_key_status", ["member_key", "status"])
     if op.get_bind().dialect.name != "postgresql":
         return
-    for signature in _OTHERS:
-        op.execute(f"ALTER FUNCTION {signature} RESET plan_cache_mode")
-    for statement in _revision("0015_ledger_claim_once.py")._functions():  # CREATE OR REPLACE also drops the SET clause
+    op.execute(f"ALTER FUNCTION {_SETTLE} RESET plan_cache_mode")
+    # CREATE OR REPLACE also drops the SET clause
+    for statement in (
+        *_revision("0015_ledger_claim_once.py")._functions(),
+        _revision("0013_ledger_reverse.py")._REVERSE,
+    ):
         op.get_bind().exec_driver_sql(statement)
