@@ -143,16 +143,6 @@ END $$
 _SEQUENCE_LOOKUP = "nextval(pg_get_serial_sequence('ledger_transactions', 'id'))"
 
 # an earn's last statement: its wallet upsert becomes an UPDATE, with the upsert kept for a member without a wallet
-_EARN_WALLET = """
-    INSERT INTO points_wallets AS w (member_key, available, pending, lifetime_earned, lifetime_redeemed, updated_at)
-    VALUES (p_member, CASE WHEN p_pending THEN 0 ELSE p_points END, CASE WHEN p_pending THEN p_points ELSE 0 END,
-            p_earned, 0, p_now)
-    ON CONFLICT (member_key) DO UPDATE
-       SET available = w.available + EXCLUDED.available,
-           pending = w.pending + EXCLUDED.pending,
-           lifetime_earned = w.lifetime_earned + EXCLUDED.lifetime_earned,
-           updated_at = EXCLUDED.updated_at;
-"""
 _EARN_WALLET_UPDATE = """
     UPDATE points_wallets
        SET available = available + CASE WHEN p_pending THEN 0 ELSE p_points END,
@@ -163,7 +153,15 @@ _EARN_WALLET_UPDATE = """
     IF NOT FOUND THEN
 -- upsert
     END IF;
-""".replace("-- upsert\n", textwrap.indent(_EARN_WALLET.lstrip("\n"), "    "))
+"""
+
+
+def _earn_wallet() -> str:
+    """The earn's wallet upsert as revision 0010 wrote it (and 0015 moved it to the earn's end)."""
+    claimed = _revision("0015_ledger_claim_once.py")
+    old: str = _revision("0010_ledger_functions.py")._EARN
+    start, end = str(claimed._WALLET_START), str(claimed._WALLET_END)
+    return old[old.index(start) : old.index(end, old.index(start)) + len(end)]
 
 
 def _one_statement(earn: str) -> str:
@@ -287,10 +285,12 @@ def upgrade() -> None:
         return
     sequence = _sequence()
     earn, _ = _revision("0015_ledger_claim_once.py")._functions()
-    for part in (_SEQUENCE_LOOKUP, "LANGUAGE plpgsql AS $$", _EARN_WALLET):
+    wallet = _earn_wallet()
+    for part in (_SEQUENCE_LOOKUP, "LANGUAGE plpgsql AS $$", wallet):
         if earn.count(part) != 1:
             raise RuntimeError(f"revision 0015's earn function changed: {part.strip()[:60]!r}")
-    earn = earn.replace(_SEQUENCE_LOOKUP, sequence).replace(_EARN_WALLET, _EARN_WALLET_UPDATE)
+    update = _EARN_WALLET_UPDATE.replace("-- upsert\n", textwrap.indent(wallet.lstrip("\n"), "    "))
+    earn = earn.replace(_SEQUENCE_LOOKUP, sequence).replace(wallet, update)
     earn = earn.replace("LANGUAGE plpgsql AS $$", f"LANGUAGE plpgsql {_GENERIC} AS $$")
     earn = _one_statement(earn)
     redeem = _redeem(sequence)
