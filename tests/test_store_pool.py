@@ -117,6 +117,29 @@ def test_a_broken_autocommit_connection_is_not_handed_out_again() -> None:
         store.dispose()
 
 
+def test_a_forked_child_opens_its_own_autocommit_connection() -> None:
+    store = _pg_store()
+    try:
+        parent = _backend(store)  # the parent's connection now waits on the stack
+        reader, writer = os.pipe()
+        child = os.fork()
+        if child == 0:  # the child reports its backend, or -1 if anything fails, and exits at once
+            try:
+                os.write(writer, str(_backend(store)).encode())
+            except BaseException:
+                os.write(writer, b"-1")
+            finally:
+                os._exit(0)
+        os.close(writer)
+        os.waitpid(child, 0)
+        with os.fdopen(reader) as answer:
+            child_backend = int(answer.read())
+        assert child_backend not in (-1, parent)
+        assert _backend(store) == parent  # the parent's connection is intact and still its own
+    finally:
+        store.dispose()
+
+
 def test_autocommit_cursors_are_bounded_by_the_pool_settings() -> None:
     store = _pg_store(pool_size=1, max_overflow=1)
     assert store._autocommit is not None

@@ -62,12 +62,12 @@ class _AutocommitCursors:
         self._pid = os.getpid()
 
     def _take(self) -> Any:
+        if os.getpid() != self._pid:  # a forked child must not use (nor close) its parent's connections
+            self._reset()
         try:
             return self._idle.pop()
         except IndexError:
             pass
-        if os.getpid() != self._pid:  # a forked child must not share its parent's sockets
-            self._reset()
         deadline = time.monotonic() + self.timeout
         with self._freed:
             while True:
